@@ -1,0 +1,5 @@
+"""``python -m featurize``: the command-line interface."""
+
+from featurize.cli import main
+
+main()

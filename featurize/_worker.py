@@ -1,0 +1,62 @@
+"""What runs inside the local engine's worker processes: the real Lambda handlers.
+
+A worker is what a Lambda sandbox is on AWS: it imports the handler named by the function's
+configuration and calls it with the event and a context object; the environment carries the
+function's variables and points boto3 at the local engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+#: BLAS/OpenMP thread variables pinned to one thread: workers already use every core.
+SINGLE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@dataclass
+class LocalContext:
+    """The subset of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = ""
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Local runs have no deadline; report the Lambda maximum (15 minutes)."""
+        return 900_000
+
+
+def initialize(environment: dict[str, str]) -> None:
+    """Process-pool initializer: the engine endpoint, dummy credentials and one BLAS thread."""
+    os.environ.update(environment)
+    os.environ.update(dict.fromkeys(SINGLE_THREAD, "1"))
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def invoke(handler: str, event: Any, variables: dict[str, str], function_name: str) -> tuple[Any, bool]:
+    """Call ``module.function`` (the Lambda ``Handler`` string) as the Lambda runtime would.
+
+    Returns
+    -------
+    tuple
+        ``(payload, errored)``; an error becomes ``{"errorType", "errorMessage", "stackTrace"}``.
+    """
+    os.environ.update(variables)
+    try:
+        module_name, _, function = handler.rpartition(".")
+        entry = getattr(importlib.import_module(module_name), function)
+        return entry(event, LocalContext(function_name=function_name)), False
+    except Exception as error:  # noqa: BLE001 - every error is reported as the Lambda runtime does
+        return {
+            "errorType": type(error).__name__,
+            "errorMessage": str(error),
+            "stackTrace": traceback.format_exception(error),
+        }, True

@@ -1,0 +1,220 @@
+"""The local engine: moto's S3, Lambda and Step Functions on 127.0.0.1, running the real workflow.
+
+The engine starts moto's server in this process on a free loopback port, switches on its Step
+Functions interpreter, creates the bucket, the three functions and the state machine from the same
+ASL file that deploys to AWS, and runs every Lambda invocation in a process pool of real handlers.
+The client then drives it with the same boto3 code it uses on AWS: only the endpoint differs.
+
+This process's own boto3 clients get the endpoint explicitly (:meth:`LocalEngine.client`): the
+environment of the calling process (a notebook, say) is never pointed at the engine, except
+``MOTO_PORT``, which moto's interpreter reads to build its own clients. Only the worker processes get
+``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import multiprocessing
+import os
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from . import _moto_patches, _worker
+from .workflow import render
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BUCKET = "featurize-local"
+STATE_MACHINE = "featurize"
+ROLE_NAME = "featurize-local"
+#: Dummy credentials: moto accepts any.
+CREDENTIALS = {"aws_access_key_id": "featurize-local", "aws_secret_access_key": "featurize-local"}
+
+#: Function role -> (function name, handler). Tests may swap a handler (``handlers=`` argument).
+HANDLERS = {
+    "partition": "featurize_lambda.partition.handler",
+    "features": "featurize_lambda.features.handler",
+    "reduce": "featurize_lambda.reduce.handler",
+}
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What a client needs to drive an engine."""
+
+    endpoint_url: str
+    region: str
+    bucket: str
+    state_machine_arn: str
+
+
+def _dummy_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "featurize local engine: handlers run from the installed package")
+    return buffer.getvalue()
+
+
+class LocalEngine:
+    """moto on loopback plus a process pool of real handlers; use as a context manager.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Worker processes (concurrent Lambda invocations); default: the number of cores.
+    host : str
+        Address to bind (loopback by default).
+    port : int
+        Port to bind; 0 picks a free one.
+    handlers : dict, optional
+        Overrides of :data:`HANDLERS` (role -> ``module.function``), for tests.
+    log_level : str
+        Powertools log level inside the handlers.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        handlers: dict[str, str] | None = None,
+        log_level: str = "WARNING",
+    ) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.host = host
+        self.port = port
+        self.handlers = HANDLERS | (handlers or {})
+        self.log_level = log_level
+        self.info: EngineInfo | None = None
+        self._endpoint: str | None = None
+        self._server: Any = None
+        self._pool: ProcessPoolExecutor | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> EngineInfo:
+        """Start the server, the worker pool and create the stack's resources."""
+        from moto.core import config as moto_config
+        from moto.server import ThreadedMotoServer
+
+        _moto_patches.install()
+        # werkzeug logs every request of the server to stderr; keep only its errors.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        # moto's Step Functions interpreter builds its Lambda/S3 clients from MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(port)
+        moto_config.default_user_config["stepfunctions"]["execute_state_machine"] = True
+        self._pool = self._new_pool(endpoint)
+        _moto_patches.set_dispatcher(self._dispatch)
+        self._endpoint = endpoint
+        self.info = EngineInfo(endpoint, REGION, BUCKET, self._create_resources())
+        return self.info
+
+    def close(self) -> None:
+        """Stop the server and the workers."""
+        _moto_patches.set_dispatcher(None)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> LocalEngine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- clients ---------------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        """A boto3 client for this engine (explicit endpoint and dummy credentials)."""
+        if self._endpoint is None:
+            raise RuntimeError("the engine is not started")
+        return boto3.client(
+            service,
+            endpoint_url=self._endpoint,
+            region_name=REGION,
+            config=Config(retries={"max_attempts": 2}),
+            **CREDENTIALS,
+        )
+
+    # -- internals -------------------------------------------------------------------------------
+    def _new_pool(self, endpoint: str) -> ProcessPoolExecutor:
+        environment = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+        }
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_worker.initialize,
+            initargs=(environment,),
+        )
+
+    def _dispatch(self, function: Any, event: Any) -> tuple[Any, bool]:
+        """Run one invocation in the pool (called from moto's server threads)."""
+        pool = self._pool
+        if pool is None:
+            return {"errorType": "Lambda.ServiceException", "errorMessage": "the local engine is stopped"}, True
+        try:
+            future = pool.submit(
+                _worker.invoke, function.handler, event, dict(function.environment_vars), function.function_name
+            )
+            return future.result()
+        except BrokenProcessPool:
+            # A worker died (out of memory, killed): as on AWS, the invocation fails without a payload
+            # of the handler's. Replace the pool so later invocations run.
+            if self._pool is pool and self._endpoint is not None:
+                self._pool = self._new_pool(self._endpoint)
+            return {"errorType": "Runtime.ExitError", "errorMessage": "the worker process died"}, True
+
+    def _create_resources(self) -> str:
+        iam, s3, lam, sfn = (self.client(name) for name in ("iam", "s3", "lambda", "stepfunctions"))
+        role = iam.create_role(
+            RoleName=ROLE_NAME,
+            AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}',
+        )["Role"]["Arn"]
+        s3.create_bucket(Bucket=BUCKET)
+        code = _dummy_zip()
+        arns = {}
+        for role_name, handler in self.handlers.items():
+            arns[role_name] = lam.create_function(
+                FunctionName=f"featurize-{role_name}",
+                Runtime="python3.12",
+                Role=role,
+                Handler=handler,
+                Code={"ZipFile": code},
+                Timeout=900,
+                Environment={
+                    "Variables": {
+                        "FEATURIZE_BUCKET": BUCKET,
+                        "POWERTOOLS_SERVICE_NAME": "featurize",
+                        "POWERTOOLS_LOG_LEVEL": self.log_level,
+                    }
+                },
+            )["FunctionArn"]
+        definition = render(
+            {
+                "PartitionFunctionArn": arns["partition"],
+                "FeaturesFunctionArn": arns["features"],
+                "ReduceFunctionArn": arns["reduce"],
+                "BucketName": BUCKET,
+            }
+        )
+        return sfn.create_state_machine(name=STATE_MACHINE, definition=definition, roleArn=role)[
+            "stateMachineArn"
+        ]

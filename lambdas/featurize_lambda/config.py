@@ -1,0 +1,145 @@
+"""Configuration, parsed once at the edge and passed down as plain values.
+
+Two sources: the Lambda environment (:class:`Environment`, set by the stack or the local engine) and
+the execution input a user types in the console or sends from the SDK (:class:`RunConfig`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .core.features import FeatureSettings, parse_features
+from .errors import InputError
+
+#: Fields of the execution input, with their defaults. ``input`` is the only required one.
+INPUT_DEFAULTS: dict[str, Any] = {
+    "input": None,
+    "output": None,
+    "column_id": "id",
+    "column_sort": "time",
+    "column_value": "value",
+    "column_kind": None,
+    "features": "minimal",
+    "chunk_size": None,
+}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a handler learns from its environment variables.
+
+    Parameters
+    ----------
+    bucket : str
+        The stack's bucket: chunks, results, manifests and default outputs live here.
+    """
+
+    bucket: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Environment:
+        """Parse the Lambda environment; fail with a clear message if the deployment is broken."""
+        bucket = environ.get("FEATURIZE_BUCKET")
+        if not bucket:
+            raise RuntimeError("FEATURIZE_BUCKET is not set: the function was deployed without its bucket")
+        return cls(bucket=bucket)
+
+
+def parse_s3_uri(uri: str, what: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into bucket and key.
+
+    Parameters
+    ----------
+    uri : str
+        The URI to split.
+    what : str
+        Name of the field, for the error message.
+
+    Returns
+    -------
+    tuple of str
+        ``(bucket, key)``.
+    """
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise InputError(f"{what} must be an s3:// URI, got {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket or not key:
+        raise InputError(f"{what} must be s3://bucket/key, got {uri!r}")
+    return bucket, key
+
+
+def _optional_str(raw: Mapping[str, Any], name: str) -> str | None:
+    value = raw.get(name, INPUT_DEFAULTS[name])
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InputError(f"{name} must be a non-empty string or null, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run's parsed execution input.
+
+    ``column_sort_explicit`` and ``column_value_explicit`` record whether the user named the column:
+    a named column that is missing is an error, a defaulted one that is missing changes the meaning
+    (row order is time order; no ``value`` column means wide format).
+    """
+
+    input: str
+    output: str | None
+    column_id: str
+    column_sort: str | None
+    column_value: str | None
+    column_kind: str | None
+    features: FeatureSettings
+    chunk_size: int | None
+    column_sort_explicit: bool = False
+    column_value_explicit: bool = False
+
+    @classmethod
+    def from_input(cls, raw: Any) -> RunConfig:
+        """Validate an execution input document.
+
+        Raises
+        ------
+        InputError
+            For an unknown field, a missing ``input``, or a field of the wrong type.
+        """
+        if not isinstance(raw, Mapping):
+            raise InputError(f"the execution input must be a JSON object, got {type(raw).__name__}")
+        unknown = sorted(set(raw) - set(INPUT_DEFAULTS))
+        if unknown:
+            raise InputError(f"unknown execution input field(s) {unknown}; known: {sorted(INPUT_DEFAULTS)}")
+        if not raw.get("input"):
+            raise InputError('the execution input needs "input": "s3://bucket/key" (CSV, CSV.gz or Parquet)')
+        parse_s3_uri(raw["input"], "input")
+        output = _optional_str(raw, "output")
+        if output is not None:
+            parse_s3_uri(output, "output")
+            if output == raw["input"]:
+                raise InputError("output must differ from input: featurize never overwrites its input")
+        column_id = _optional_str(raw, "column_id")
+        if column_id is None:
+            raise InputError("column_id must name the id column")
+        chunk_size = raw.get("chunk_size")
+        if chunk_size is not None and (
+            isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0
+        ):
+            raise InputError(f"chunk_size must be a positive integer (ids per chunk) or null, got {chunk_size!r}")
+        return cls(
+            input=raw["input"],
+            output=output,
+            column_id=column_id,
+            column_sort=_optional_str(raw, "column_sort"),
+            column_value=_optional_str(raw, "column_value"),
+            column_kind=_optional_str(raw, "column_kind"),
+            features=parse_features(raw.get("features", INPUT_DEFAULTS["features"])),
+            chunk_size=chunk_size,
+            column_sort_explicit="column_sort" in raw,
+            column_value_explicit="column_value" in raw,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, stored as the run's ``run.json``."""
+        return asdict(self)

@@ -1,0 +1,13 @@
+"""Error types whose class names become the Step Functions error names (``errorType``)."""
+
+
+class FeaturizeError(Exception):
+    """Base class of every error featurize raises on purpose."""
+
+
+class InputError(FeaturizeError):
+    """The execution input or the input table is invalid; the message says what to fix."""
+
+
+class ChunkFailed(FeaturizeError):
+    """One or more chunks have no result; the message names each chunk and its error."""

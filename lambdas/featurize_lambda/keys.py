@@ -1,0 +1,65 @@
+"""The S3 layout of one run: the single place that knows where a run's objects live.
+
+Every object of a run lives under ``runs/<execution name>/`` in the stack bucket, so a run is
+self-contained, re-running is idempotent (deterministic keys) and a lifecycle rule on ``runs/``
+expires the intermediates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RUNS_PREFIX = "runs/"
+OUTPUTS_PREFIX = "outputs/"
+INPUTS_PREFIX = "inputs/"
+MAP_RESULTS_PREFIX = "mapruns/"
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    """Keys of one run's objects, derived from the run's name (the execution name).
+
+    Parameters
+    ----------
+    name : str
+        The execution name, unique per state machine.
+    """
+
+    name: str
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of every intermediate object of this run."""
+        return f"{RUNS_PREFIX}{self.name}/"
+
+    @property
+    def manifest(self) -> str:
+        """JSON array of chunk items, read by the Distributed Map's ItemReader."""
+        return f"{self.prefix}manifest.json"
+
+    @property
+    def config(self) -> str:
+        """The run's parsed configuration (columns, features), read by every features Lambda."""
+        return f"{self.prefix}run.json"
+
+    @property
+    def default_output(self) -> str:
+        """Output key used when the execution input names no output."""
+        return f"{OUTPUTS_PREFIX}{self.name}/features.parquet"
+
+    @property
+    def results_prefix(self) -> str:
+        """Prefix of the chunk results."""
+        return f"{self.prefix}results/"
+
+    def chunk(self, index: int) -> str:
+        """Input rows of chunk ``index`` (Parquet)."""
+        return f"{self.prefix}chunks/{index:05d}.parquet"
+
+    def result(self, index: int) -> str:
+        """Features of chunk ``index`` (Parquet), written by the features Lambda."""
+        return f"{self.results_prefix}{index:05d}.parquet"
+
+    def failure(self, index: int) -> str:
+        """Failure record of chunk ``index`` (JSON), written by the features Lambda on error."""
+        return f"{self.prefix}failures/{index:05d}.json"
