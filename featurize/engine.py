@@ -14,9 +14,12 @@ environment of the calling process (a notebook, say) is never pointed at the eng
 from __future__ import annotations
 
 import io
+import json
 import logging
 import multiprocessing
 import os
+import threading
+import urllib.request
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -53,6 +56,18 @@ class EngineInfo:
     region: str
     bucket: str
     state_machine_arn: str
+
+
+_running: LocalEngine | None = None
+_running_lock = threading.Lock()
+
+
+def _moto_api(endpoint: str, action: str, document: dict[str, Any] | None) -> None:
+    """POST to moto's own API (``/moto-api/reset``, ``/moto-api/config``)."""
+    data = json.dumps(document).encode() if document is not None else b""
+    request = urllib.request.Request(f"{endpoint}/moto-api/{action}", data=data, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
 
 
 def _dummy_zip() -> bytes:
@@ -100,19 +115,32 @@ class LocalEngine:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> EngineInfo:
         """Start the server, the worker pool and create the stack's resources."""
-        from moto.core import config as moto_config
         from moto.server import ThreadedMotoServer
 
+        global _running
+        with _running_lock:
+            if _running is not None:
+                raise RuntimeError(
+                    "a local engine is already running in this process; close it first or drive it "
+                    f"through its endpoint {_running._endpoint}"
+                )
+            _running = self
         _moto_patches.install()
         # werkzeug logs every request of the server to stderr; keep only its errors.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto's interpreter warns that ToleratedFailurePercentage has no effect: by design, featurize's
+        # Reduce step judges chunk failures itself (see the README), so the warning says nothing new.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         # moto's Step Functions interpreter builds its Lambda/S3 clients from MOTO_PORT.
         os.environ["MOTO_PORT"] = str(port)
-        moto_config.default_user_config["stepfunctions"]["execute_state_machine"] = True
+        # moto's backends are global to the process: start from a clean slate, then switch on the
+        # Step Functions interpreter (both through moto's documented server API).
+        _moto_api(endpoint, "reset", None)
+        _moto_api(endpoint, "config", {"stepfunctions": {"execute_state_machine": True}})
         self._pool = self._new_pool(endpoint)
         _moto_patches.set_dispatcher(self._dispatch)
         self._endpoint = endpoint
@@ -121,6 +149,9 @@ class LocalEngine:
 
     def close(self) -> None:
         """Stop the server and the workers."""
+        global _running
+        if _running is not self:
+            return
         _moto_patches.set_dispatcher(None)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -128,6 +159,9 @@ class LocalEngine:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self._endpoint = None
+        with _running_lock:
+            _running = None
 
     def __enter__(self) -> LocalEngine:
         self.start()
@@ -148,6 +182,14 @@ class LocalEngine:
             config=Config(retries={"max_attempts": 2}),
             **CREDENTIALS,
         )
+
+    def target(self):  # noqa: ANN201 - the type lives in the client module
+        """The :class:`featurize.client.Target` of this engine (its bucket and state machine)."""
+        from .client import Target
+
+        if self.info is None:
+            raise RuntimeError("the engine is not started")
+        return Target(self.client("s3"), self.client("stepfunctions"), self.info.bucket, self.info.state_machine_arn)
 
     # -- internals -------------------------------------------------------------------------------
     def _new_pool(self, endpoint: str) -> ProcessPoolExecutor:

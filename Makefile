@@ -1,0 +1,47 @@
+# The two commands of the README: `make demo` and `make test`. Each sets up everything it needs
+# (a virtual environment with the pinned requirements, the pinned Node tools) on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test setup lint synth bench clean
+
+demo: $(VENV)/.installed
+	$(BIN)/featurize demo
+
+test: $(VENV)/.installed-dev node_modules/.installed
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+setup: $(VENV)/.installed-dev node_modules/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+synth: $(VENV)/.installed node_modules/.installed
+	npx cdk synth -q --no-notices
+
+bench: $(VENV)/.installed-dev
+	$(PY) benchmarks/bench_minimal.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache

@@ -1,0 +1,233 @@
+"""The ``featurize`` command line: ``run``, ``demo`` and ``--version``.
+
+Exit codes: 0 success; 1 the run started and failed (input problems found by the partition step
+included); 2 the command refused before starting a run (usage, unreadable local input, bad options);
+130 interrupted (the execution is stopped).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from featurize import __version__
+from featurize.client import Progress as RunProgress
+from featurize.client import RunFailed, RunResult, Runner, new_run_name
+from featurize_lambda.core.features import parse_features
+from featurize_lambda.errors import InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serverless tsfresh-compatible feature extraction.")
+out = Console()
+err = Console(stderr=True)
+
+INPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
+OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv")
+
+
+def _say(console: Console, message: str) -> None:
+    """Print plain text (no markup, no highlighting, no wrapping of long ARNs)."""
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _refuse(message: str) -> typer.Exit:
+    _say(err, f"error: {message}")
+    return typer.Exit(code=2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"featurize {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Serverless, tsfresh-compatible time-series feature extraction (local engine or AWS)."""
+
+
+def _has_suffix(name: str, suffixes: tuple[str, ...]) -> bool:
+    return name.lower().endswith(suffixes)
+
+
+def _stem(name: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    for suffix in sorted(INPUT_SUFFIXES, key=len, reverse=True):
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def build_execution_input(input_uri: str, output_uri: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    """The execution input document: ``input``, ``output`` and only the options the user gave."""
+    document: dict[str, Any] = {"input": input_uri}
+    if output_uri is not None:
+        document["output"] = output_uri
+    document.update({key: value for key, value in options.items() if value is not None})
+    return document
+
+
+def _watch(runner: Runner, arn: str, name: str) -> RunResult:
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("Partition", total=None)
+
+        def update(progress: RunProgress) -> None:
+            bar.update(task, description=progress.stage, total=progress.chunks_total, completed=progress.chunks_done)
+
+        try:
+            result = runner.watch(arn, name, update)
+        except KeyboardInterrupt:
+            runner.stop(arn, "stopped by the user (Ctrl-C)")
+            _say(err, f"interrupted: stopped execution {arn}")
+            raise typer.Exit(code=130) from None
+        except RunFailed:
+            bar.update(task, description="Failed")
+            raise
+        bar.update(task, description="Done", total=result.summary.get("chunks"), completed=result.summary.get("chunks"))
+        return result
+
+
+def execute(
+    input_: str,
+    output: str | None,
+    options: dict[str, Any],
+    workers: int | None,
+) -> tuple[RunResult, Path | None]:
+    """Validate the arguments, run on a fresh local engine, download a local output.
+
+    Returns
+    -------
+    tuple
+        The run result and the local output path (None when the output is an S3 URI).
+    """
+    from featurize.engine import LocalEngine
+
+    local_input = None if input_.startswith("s3://") else Path(input_)
+    if local_input is not None:
+        if not local_input.is_file():
+            raise _refuse(f"input {input_} does not exist or is not a file")
+        try:
+            local_input.open("rb").close()
+        except OSError as error:
+            raise _refuse(f"input {input_} cannot be read: {error}") from None
+    if not _has_suffix(input_, INPUT_SUFFIXES):
+        raise _refuse(f"input {input_}: unknown format; use one of {list(INPUT_SUFFIXES)}")
+    try:
+        parse_features(options["features"])
+    except InputError as error:
+        raise _refuse(str(error)) from None
+    if options.get("chunk_size") is not None and options["chunk_size"] <= 0:
+        raise _refuse("--chunk-size must be a positive number of ids per chunk")
+
+    if output is None:
+        output = f"{_stem(input_)}.features.parquet"
+    local_output = None if output.startswith("s3://") else Path(output)
+    if not _has_suffix(output, OUTPUT_SUFFIXES):
+        raise _refuse(f"output {output}: use one of {list(OUTPUT_SUFFIXES)}")
+    if local_output is not None and local_input is not None and local_output.resolve() == local_input.resolve():
+        raise _refuse("the output would overwrite the input: featurize never modifies its input")
+    if output == input_:
+        raise _refuse("the output would overwrite the input: featurize never modifies its input")
+
+    name = new_run_name()
+    with LocalEngine(workers=workers) as engine:
+        runner = Runner(engine.target())
+        input_uri = runner.upload(local_input, name) if local_input is not None else input_
+        output_uri = runner.default_output(name, local_output.name) if local_output is not None else output
+        arn = runner.start(build_execution_input(input_uri, output_uri, options), name)
+        _say(err, f"started {arn}")
+        result = _watch(runner, arn, name)
+        if local_output is not None:
+            runner.download(result.output, local_output)
+    return result, local_output
+
+
+def _report(result: RunResult, local_output: Path | None) -> None:
+    summary = result.summary
+    for note in summary.get("notes", []):
+        _say(out, f"note: {note}")
+    _say(
+        out,
+        f"{summary.get('ids')} ids, {summary.get('rows')} rows, {summary.get('features')} features, "
+        f"{summary.get('chunks')} chunks in {result.seconds:.1f} s",
+    )
+    _say(out, f"output: {local_output if local_output is not None else result.output}")
+
+
+def _run_or_exit(input_: str, output: str | None, options: dict[str, Any], workers: int | None) -> tuple[RunResult, Path | None]:
+    try:
+        result, local_output = execute(input_, output, options, workers)
+    except RunFailed as failure:
+        where = f" (in {failure.state})" if failure.state else ""
+        _say(err, f"error: {failure.error}: {failure.cause}{where}")
+        raise typer.Exit(code=1) from None
+    _report(result, local_output)
+    return result, local_output
+
+
+@app.command()
+def run(
+    input_: Annotated[str, typer.Argument(metavar="INPUT", help="Local path or s3:// URI (.parquet, .csv, .csv.gz).")],
+    output: Annotated[
+        str | None,
+        typer.Option(help="Local path or s3:// URI (.parquet or .csv); default: <input stem>.features.parquet here."),
+    ] = None,
+    features: Annotated[str, typer.Option(help="Feature preset.")] = "minimal",
+    column_id: Annotated[str | None, typer.Option(help="Id column [default: id].")] = None,
+    column_sort: Annotated[
+        str | None, typer.Option(help="Time column [default: time; if absent, row order is time order].")
+    ] = None,
+    column_value: Annotated[
+        str | None, typer.Option(help="Value column [default: value; if absent, wide format].")
+    ] = None,
+    column_kind: Annotated[str | None, typer.Option(help="Kind column (long format with kinds).")] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Ids per chunk [default: chosen from the data size].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes [default: all cores].")] = None,
+) -> None:
+    """Extract features from INPUT with the workflow on the local engine."""
+    options = {
+        "column_id": column_id,
+        "column_sort": column_sort,
+        "column_value": column_value,
+        "column_kind": column_kind,
+        "features": features,
+        "chunk_size": chunk_size,
+    }
+    _run_or_exit(input_, output, options, workers)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option(help="Where the sample data and its features are written.")] = Path(
+        "featurize-demo"
+    ),
+    workers: Annotated[int | None, typer.Option(help="Local worker processes [default: all cores].")] = None,
+) -> None:
+    """Generate a deterministic sample data set, extract its features locally, show the first rows."""
+    import pandas as pd
+
+    from featurize.sample import make_sample
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "sample.parquet"
+    frame = make_sample()
+    frame.to_parquet(path, index=False)
+    _say(out, f"sample: {path} ({frame['id'].nunique()} ids x {frame['kind'].nunique()} kinds, {len(frame)} rows)")
+    options = {"column_kind": "kind", "features": "minimal", "chunk_size": 50}
+    result, local_output = _run_or_exit(str(path), str(directory / "sample.features.parquet"), options, workers)
+    table = pd.read_parquet(local_output).set_index("id")
+    _say(out, f"first rows (of {table.shape[1]} columns):")
+    _say(out, table.iloc[:5, :4].to_string())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

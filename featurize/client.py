@@ -1,0 +1,185 @@
+"""Start a run, watch it, fetch its output: the same boto3 code for AWS and for the local engine."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from featurize_lambda.keys import INPUTS_PREFIX, RunKeys
+
+#: Seconds between two polls of DescribeExecution while a run is watched.
+POLL_SECONDS = 0.25
+
+#: The workflow's Fail states and the step whose error each one carries.
+FAIL_STATES = {"PartitionFailed": "Partition", "FeaturesFailed": "Features", "ReduceFailed": "Reduce"}
+
+
+class RunFailed(Exception):
+    """A run ended in FAILED, TIMED_OUT or ABORTED.
+
+    Attributes
+    ----------
+    error : str
+        The Step Functions error name (``InputError``, ``ChunkFailed``, ...).
+    cause : str
+        The human-readable cause (the handler's ``errorMessage`` when there is one).
+    state : str or None
+        The step that failed (``Partition``, ``Features``, ``Reduce``), when known.
+    """
+
+    def __init__(self, error: str, cause: str, state: str | None, execution_arn: str, status: str) -> None:
+        self.error, self.cause, self.state = error, cause, state
+        self.execution_arn, self.status = execution_arn, status
+        where = f" (in {state})" if state else ""
+        super().__init__(f"{error}: {cause}{where}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where runs go: a bucket and a state machine, reached through two boto3 clients."""
+
+    s3: Any
+    sfn: Any
+    bucket: str
+    state_machine_arn: str
+
+
+@dataclass
+class Progress:
+    """What is known of a running execution, handed to the progress callback at each poll."""
+
+    stage: str = "Partition"
+    chunks_total: int | None = None
+    chunks_done: int = 0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A successful run: where its output is and what it counted."""
+
+    execution_arn: str
+    name: str
+    output: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def new_run_name(prefix: str = "featurize") -> str:
+    """A unique, sortable execution name (``featurize-20261125-101500-1a2b3c``)."""
+    return f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> ``(bucket, key)``."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _message(cause: str) -> str:
+    """The ``errorMessage`` of a Lambda error cause (a JSON document), else the cause itself."""
+    try:
+        document = json.loads(cause)
+    except (TypeError, ValueError):
+        return cause or ""
+    if isinstance(document, dict) and "errorMessage" in document:
+        return str(document["errorMessage"])
+    return cause
+
+
+class Runner:
+    """Drives runs on one :class:`Target`."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def upload(self, path: Path, name: str) -> str:
+        """Upload a local input under ``inputs/<run name>/``; returns its URI."""
+        key = f"{INPUTS_PREFIX}{name}/{path.name}"
+        self.target.s3.upload_file(str(path), self.target.bucket, key)
+        return f"s3://{self.target.bucket}/{key}"
+
+    def download(self, uri: str, path: Path) -> None:
+        """Download an object to a local file (the parent directory is created)."""
+        bucket, key = split_s3_uri(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.target.s3.download_file(bucket, key, str(path))
+
+    def default_output(self, name: str, filename: str = "features.parquet") -> str:
+        """The output URI of run ``name`` in the target's bucket."""
+        return f"s3://{self.target.bucket}/{RunKeys(name).default_output.rsplit('/', 1)[0]}/{filename}"
+
+    def start(self, execution_input: dict[str, Any], name: str) -> str:
+        """Start an execution; returns its ARN."""
+        response = self.target.sfn.start_execution(
+            stateMachineArn=self.target.state_machine_arn, name=name, input=json.dumps(execution_input)
+        )
+        return response["executionArn"]
+
+    def stop(self, execution_arn: str, cause: str) -> None:
+        """Stop an execution (StopExecution)."""
+        self.target.sfn.stop_execution(executionArn=execution_arn, error="featurize.Stopped", cause=cause)
+
+    def _progress(self, execution_arn: str, name: str, progress: Progress) -> None:
+        if progress.chunks_total is None:
+            key = RunKeys(name).manifest
+            try:
+                body = self.target.s3.get_object(Bucket=self.target.bucket, Key=key)["Body"].read()
+            except self.target.s3.exceptions.NoSuchKey:
+                return
+            # The total comes from the manifest: DescribeMapRun's total grows as items start locally.
+            progress.chunks_total = len(json.loads(body))
+            progress.stage = "Features"
+        runs = self.target.sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
+        if runs:
+            counts = self.target.sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
+            progress.chunks_done = sum(counts.get(k, 0) for k in ("succeeded", "failed", "timedOut", "aborted"))
+            if progress.chunks_done >= progress.chunks_total:
+                progress.stage = "Reduce"
+
+    def _failed_state(self, execution_arn: str) -> str | None:
+        history = self.target.sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True)
+        for event in history.get("events", []):
+            entered = event.get("stateEnteredEventDetails")
+            if entered and entered.get("name") in FAIL_STATES:
+                return FAIL_STATES[entered["name"]]
+        return None
+
+    def watch(
+        self, execution_arn: str, name: str, on_progress: Callable[[Progress], None] | None = None
+    ) -> RunResult:
+        """Poll until the execution ends.
+
+        Returns
+        -------
+        RunResult
+            On SUCCEEDED.
+
+        Raises
+        ------
+        RunFailed
+            On any other end state, with the error, the cause and the failing step.
+        """
+        started = time.monotonic()
+        progress = Progress()
+        while True:
+            described = self.target.sfn.describe_execution(executionArn=execution_arn)
+            status = described["status"]
+            if status != "RUNNING":
+                break
+            self._progress(execution_arn, name, progress)
+            if on_progress is not None:
+                on_progress(progress)
+            time.sleep(POLL_SECONDS)
+        seconds = time.monotonic() - started
+        if status != "SUCCEEDED":
+            error = described.get("error") or status
+            cause = _message(described.get("cause", "")) or f"the execution ended {status}"
+            raise RunFailed(error, cause, self._failed_state(execution_arn), execution_arn, status)
+        summary = json.loads(described.get("output") or "{}")
+        return RunResult(execution_arn, name, summary.get("output", ""), summary, seconds)
