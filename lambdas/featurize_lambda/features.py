@@ -51,7 +51,7 @@ def features(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]
     except Exception as error:
         record = {"chunk": index, "error": type(error).__name__, "message": str(error)}
         put_json(s3, env.bucket, keys.failure(index), record)
-        logger.exception("chunk failed", extra=record)
+        logger.exception("chunk failed", extra={"chunk": index, "error": record["error"]})
         raise
     summary = {"chunk": index, "ids": len(result), "result_key": keys.result(index)}
     logger.info("chunk done", extra=summary | {"rows": len(chunk), "seconds": round(time.perf_counter() - started, 3)})

@@ -1,0 +1,88 @@
+"""Input validation and chunking (the pure part of the partition step)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from featurize_lambda.core.partition import Columns, chunk_bounds, normalize
+from featurize_lambda.errors import InputError
+
+from .conftest import make_long
+
+LONG = Columns(id="id", sort="time", value="value", kind=None)
+
+
+def test_long_format_is_sorted_by_id_then_time():
+    frame = make_long(n_ids=5, n_points=6, seed=3)
+    normalized = normalize(frame, LONG)
+    expected = frame.sort_values(["id", "time"])
+    assert normalized.frame["id"].tolist() == expected["id"].tolist()
+    assert normalized.frame["value"].tolist() == expected["value"].tolist()
+    assert normalized.kinds == ["value"]
+    assert set(normalized.frame["kind"]) == {"value"}
+
+
+def test_kind_column_gives_sorted_kinds():
+    frame = make_long(n_ids=3, kinds=("z", "a"), seed=4)
+    normalized = normalize(frame, Columns(id="id", sort="time", value="value", kind="kind"))
+    assert normalized.kinds == ["a", "z"]
+    assert normalized.frame.groupby(["id", "kind"]).size().sum() == len(frame)
+
+
+def test_wide_format_without_value_column_uses_numeric_columns_in_file_order():
+    frame = pd.DataFrame({"id": [1, 1, 2], "time": [1, 0, 0], "b": [1.0, 2, 3], "a": [4, 5, 6], "tag": list("xyz")})
+    normalized = normalize(frame, LONG)
+    assert normalized.kinds == ["b", "a"]
+    assert any("'tag'" in note for note in normalized.notes)
+    b = normalized.frame[normalized.frame["kind"] == "b"]
+    assert b["value"].tolist() == [2.0, 1.0, 3.0]  # id 1 sorted by time
+
+
+def test_absent_default_sort_column_means_row_order_with_a_note():
+    frame = pd.DataFrame({"id": [1, 1, 1], "value": [3.0, 1.0, 2.0]})
+    normalized = normalize(frame, LONG)
+    assert normalized.frame["value"].tolist() == [3.0, 1.0, 2.0]
+    assert "row order" in normalized.notes[0]
+
+
+def test_absent_explicit_sort_column_is_an_error_with_a_suggestion():
+    frame = pd.DataFrame({"id": [1], "timestamp": [0], "value": [1.0]})
+    with pytest.raises(InputError, match="sort column 'timestam' .* did you mean 'timestamp'"):
+        normalize(frame, Columns(id="id", sort="timestam", value="value", kind=None, sort_explicit=True))
+
+
+@pytest.mark.parametrize(
+    ("frame", "columns", "message"),
+    [
+        (pd.DataFrame({"ident": [1], "value": [1.0]}), LONG, "id column 'id' is not in the input"),
+        (pd.DataFrame({"id": [1], "value": ["x"]}), LONG, "column 'value' must be numeric: 1 row"),
+        (pd.DataFrame({"id": [1, None], "value": [1.0, 2.0]}), LONG, "null value"),
+        (
+            pd.DataFrame({"id": [1], "v": [1.0]}),
+            Columns(id="id", sort=None, value="value", kind=None, value_explicit=True),
+            "value column 'value'",
+        ),
+        (pd.DataFrame({"id": [1], "value": [1.0]}), Columns(id="id", sort=None, value="value", kind="k"), "kind"),
+        (pd.DataFrame({"id": [1], "name": ["x"]}), LONG, "no numeric columns"),
+    ],
+)
+def test_bad_input_is_an_input_error(frame, columns, message):
+    with pytest.raises(InputError, match=message):
+        normalize(frame, columns)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 7, 100, None])
+def test_chunks_hold_whole_ids(chunk_size):
+    ids = np.repeat(np.arange(23), np.arange(1, 24))
+    bounds, ids_per_chunk, n_ids = chunk_bounds(ids, chunk_size)
+    assert n_ids == 23
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(ids)
+    for (start, stop), (next_start, _) in zip(bounds, bounds[1:], strict=False):
+        assert stop == next_start
+        assert ids[stop - 1] != ids[next_start]  # an id never spans two chunks
+    per_chunk = [len(np.unique(ids[a:b])) for a, b in bounds]
+    assert all(n == ids_per_chunk for n in per_chunk[:-1]) and per_chunk[-1] <= ids_per_chunk
+    if chunk_size is not None:
+        assert ids_per_chunk == chunk_size

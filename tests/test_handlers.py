@@ -1,0 +1,189 @@
+"""Each handler against in-process moto S3: what it read, what it wrote, what it returned."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from featurize._worker import LocalContext
+from featurize_lambda import features as features_module
+from featurize_lambda.config import Environment
+from featurize_lambda.errors import ChunkFailed, InputError
+from featurize_lambda.features import features
+from featurize_lambda.keys import RunKeys
+from featurize_lambda.partition import partition
+from featurize_lambda.reduce import reduce
+
+from .conftest import assert_matches_oracle, make_long, tsfresh_minimal
+
+BUCKET = "stack-bucket"
+ENV = Environment(bucket=BUCKET)
+KEYS = RunKeys("run-1")
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        client.create_bucket(Bucket="data")
+        yield client
+
+
+def put_frame(s3, key: str, frame: pd.DataFrame) -> str:
+    if key.endswith(".parquet"):
+        body = frame.to_parquet(index=False)
+    else:
+        body = frame.to_csv(index=False).encode()
+        if key.endswith(".gz"):
+            import gzip
+
+            body = gzip.compress(body)
+    s3.put_object(Bucket="data", Key=key, Body=body)
+    return f"s3://data/{key}"
+
+
+def read_parquet(s3, bucket: str, key: str) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+
+
+def keys_under(s3, prefix: str) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []))
+
+
+@pytest.mark.parametrize("key", ["in/data.parquet", "in/data.csv", "in/data.csv.gz"])
+def test_partition_writes_chunks_of_whole_ids_then_the_manifest(s3, key):
+    frame = make_long(n_ids=10, n_points=20)
+    uri = put_frame(s3, key, frame)
+    summary = partition({"input": {"input": uri, "chunk_size": 3}, "execution_name": "run-1"}, ENV, s3)
+
+    assert summary["chunks"] == 4 and summary["ids"] == 10 and summary["rows"] == len(frame)
+    assert summary["output"] == f"s3://{BUCKET}/outputs/run-1/features.parquet"
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.manifest)["Body"].read())
+    assert manifest == [{"run": "run-1", "chunk": i, "rows": item["rows"]} for i, item in enumerate(manifest)]
+    chunks = [read_parquet(s3, BUCKET, KEYS.chunk(i)) for i in range(4)]
+    assert keys_under(s3, KEYS.prefix + "chunks/") == [KEYS.chunk(i) for i in range(4)]
+    assert [len(c) for c in chunks] == [item["rows"] for item in manifest]
+    id_sets = [set(c["id"]) for c in chunks]
+    assert sum(len(s) for s in id_sets) == 10 and len(set().union(*id_sets)) == 10  # no id in two chunks
+    all_rows = pd.concat(chunks)
+    expected = frame.sort_values(["id", "time"])
+    assert all_rows["value"].tolist() == pytest.approx(expected["value"].tolist(), rel=1e-15)
+    run = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.config)["Body"].read())
+    assert run["kinds"] == ["value"] and run["config"]["features"]["mean"] is None
+    assert s3.get_object(Bucket="data", Key=key)["Body"].read()  # the input is untouched
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "message"),
+    [
+        ({"input": "s3://data/missing.parquet"}, "does not exist"),
+        ({"input": "s3://data/in.parquet", "colum_id": "x"}, "unknown execution input field"),
+        ({"input": "s3://data/in.parquet", "chunk_size": 0}, "chunk_size must be a positive integer"),
+        ({"input": "s3://data/in.parquet", "output": "s3://data/in.parquet"}, "must differ from input"),
+        ({"input": "s3://data/in.parquet", "output": "s3://data/out.json"}, "must end with"),
+        ({"input": "data/in.parquet"}, "s3:// URI"),
+        ({"input": "s3://data/in.parquet", "features": "everything"}, "unknown feature preset"),
+        ({"input": "s3://data/in.parquet", "column_id": "ident"}, "id column 'ident'"),
+    ],
+)
+def test_partition_rejects_bad_input_before_writing_anything(s3, execution_input, message):
+    put_frame(s3, "in.parquet", make_long(n_ids=2))
+    with pytest.raises(InputError, match=message):
+        partition({"input": execution_input, "execution_name": "run-1"}, ENV, s3)
+    assert keys_under(s3, "runs/") == []
+
+
+def run_partition(s3, frame: pd.DataFrame, **options) -> dict:
+    uri = put_frame(s3, "in.parquet", frame)
+    return partition({"input": {"input": uri, **options}, "execution_name": "run-1"}, ENV, s3)
+
+
+def test_features_writes_the_chunk_result_under_its_deterministic_key(s3):
+    frame = make_long(n_ids=6, kinds=("x", "y"))
+    run_partition(s3, frame, column_kind="kind", chunk_size=4)
+    returned = features({"run": "run-1", "chunk": 1, "rows": 0}, ENV, s3)
+
+    assert returned == {"chunk": 1, "ids": 2, "result_key": KEYS.result(1)}
+    result = read_parquet(s3, BUCKET, KEYS.result(1))
+    chunk = read_parquet(s3, BUCKET, KEYS.chunk(1))
+    oracle = tsfresh_minimal(frame[frame["id"].isin(chunk["id"])], column_id="id", column_sort="time",
+                             column_kind="kind", column_value="value")
+    assert_matches_oracle(result, oracle)
+
+
+def test_features_failure_writes_a_record_then_raises(s3, monkeypatch):
+    run_partition(s3, make_long(n_ids=4), chunk_size=2)
+
+    def boom(*args, **kwargs):
+        raise ValueError("calculator exploded")
+
+    monkeypatch.setattr(features_module, "extract", boom)
+    with pytest.raises(ValueError, match="calculator exploded"):
+        features({"run": "run-1", "chunk": 1, "rows": 0}, ENV, s3)
+    record = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.failure(1))["Body"].read())
+    assert record == {"chunk": 1, "error": "ValueError", "message": "calculator exploded"}
+    assert keys_under(s3, KEYS.results_prefix) == []
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_reduce_concatenates_every_chunk_into_the_output(s3, suffix):
+    frame = make_long(n_ids=9)
+    summary = run_partition(s3, frame, chunk_size=2, output=f"s3://data/out/features.{suffix}", column_id="id")
+    for i in range(summary["chunks"]):
+        features({"run": "run-1", "chunk": i, "rows": 0}, ENV, s3)
+    reduced = reduce(summary, ENV, s3)
+
+    assert reduced["ids"] == 9 and reduced["features"] == 10 and reduced["chunks"] == 5
+    body = s3.get_object(Bucket="data", Key=f"out/features.{suffix}")["Body"].read()
+    table = pd.read_parquet(io.BytesIO(body)) if suffix == "parquet" else pd.read_csv(io.BytesIO(body))
+    assert table.columns[0] == "id"
+    oracle = tsfresh_minimal(frame, column_id="id", column_sort="time", column_value="value")
+    assert_matches_oracle(table.set_index("id"), oracle)
+
+
+def test_reduce_names_failed_and_dead_chunks(s3):
+    summary = run_partition(s3, make_long(n_ids=6), chunk_size=2)
+    features({"run": "run-1", "chunk": 0, "rows": 0}, ENV, s3)
+    s3.put_object(Bucket=BUCKET, Key=KEYS.failure(1), Body=json.dumps(
+        {"chunk": 1, "error": "MemoryError", "message": "too big"}))
+    with pytest.raises(ChunkFailed) as failure:
+        reduce(summary, ENV, s3)
+    message = str(failure.value)
+    assert message.startswith("2 of 3 chunk(s) failed")
+    assert "chunk 1 (" in message and "MemoryError: too big" in message
+    assert "chunk 2 (" in message and "the Lambda died" in message
+    assert "chunk 0 (" not in message
+    assert keys_under(s3, "outputs/") == []
+
+
+def test_reduce_ignores_a_stale_failure_record_when_a_retry_succeeded(s3):
+    summary = run_partition(s3, make_long(n_ids=2), chunk_size=1)
+    s3.put_object(Bucket=BUCKET, Key=KEYS.failure(0), Body=b'{"chunk": 0, "error": "X", "message": "y"}')
+    for i in range(2):
+        features({"run": "run-1", "chunk": i, "rows": 0}, ENV, s3)
+    assert reduce(summary, ENV, s3)["ids"] == 2
+
+
+def test_handler_entry_points_parse_the_environment(s3, monkeypatch):
+    from featurize_lambda.partition import handler
+
+    uri = put_frame(s3, "in.parquet", make_long(n_ids=2))
+    monkeypatch.setenv("FEATURIZE_BUCKET", BUCKET)
+    summary = handler({"input": {"input": uri}, "execution_name": "run-1"}, LocalContext("featurize-partition"))
+    assert summary["manifest_key"] == KEYS.manifest
+    monkeypatch.delenv("FEATURIZE_BUCKET")
+    with pytest.raises(RuntimeError, match="FEATURIZE_BUCKET"):
+        handler({"input": {"input": uri}, "execution_name": "run-2"}, LocalContext("featurize-partition"))
+
+
+def test_chunk_values_are_float64_even_for_integer_input(s3):
+    frame = pd.DataFrame({"id": [1, 1, 2], "time": [0, 1, 0], "value": np.array([1, 2, 3], dtype=np.int64)})
+    run_partition(s3, frame)
+    assert read_parquet(s3, BUCKET, KEYS.chunk(0))["value"].dtype == np.float64
