@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from featurize_lambda.core.features import parse_features
+from featurize_lambda.errors import InputError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from featurize import __version__
 from featurize.client import Progress as RunProgress
-from featurize.client import RunFailed, RunResult, Runner, new_run_name
-from featurize_lambda.core.features import parse_features
-from featurize_lambda.errors import InputError
+from featurize.client import RunFailed, Runner, RunResult, new_run_name
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serverless tsfresh-compatible feature extraction.")
 out = Console()
@@ -162,7 +162,9 @@ def _report(result: RunResult, local_output: Path | None) -> None:
     _say(out, f"output: {local_output if local_output is not None else result.output}")
 
 
-def _run_or_exit(input_: str, output: str | None, options: dict[str, Any], workers: int | None) -> tuple[RunResult, Path | None]:
+def _run_or_exit(
+    input_: str, output: str | None, options: dict[str, Any], workers: int | None
+) -> tuple[RunResult, Path | None]:
     try:
         result, local_output = execute(input_, output, options, workers)
     except RunFailed as failure:

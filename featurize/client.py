@@ -150,9 +150,7 @@ class Runner:
                 return FAIL_STATES[entered["name"]]
         return None
 
-    def watch(
-        self, execution_arn: str, name: str, on_progress: Callable[[Progress], None] | None = None
-    ) -> RunResult:
+    def watch(self, execution_arn: str, name: str, on_progress: Callable[[Progress], None] | None = None) -> RunResult:
         """Poll until the execution ends.
 
         Returns

@@ -257,6 +257,4 @@ class LocalEngine:
                 "BucketName": BUCKET,
             }
         )
-        return sfn.create_state_machine(name=STATE_MACHINE, definition=definition, roleArn=role)[
-            "stateMachineArn"
-        ]
+        return sfn.create_state_machine(name=STATE_MACHINE, definition=definition, roleArn=role)["stateMachineArn"]

@@ -30,8 +30,9 @@ def test_long_format_with_kinds_in_several_chunks_equals_tsfresh(tmp_path):
     frame.to_parquet(source, index=False)
     before = digest(source)
 
-    result = featurize("run", source, "--output", tmp_path / "out.parquet", "--column-kind", "kind",
-                       "--chunk-size", 7, "--workers", 2)
+    result = featurize(
+        "run", source, "--output", tmp_path / "out.parquet", "--column-kind", "kind", "--chunk-size", 7, "--workers", 2
+    )
     assert result.exit_code == 0, result.output + result.stderr
     assert "40 ids" in result.stdout and "6 chunks" in result.stdout and "20 features" in result.stdout
     table = pd.read_parquet(tmp_path / "out.parquet")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from featurize_lambda.core.partition import Columns, chunk_bounds, normalize
 from featurize_lambda.errors import InputError
 
@@ -79,7 +78,7 @@ def test_chunks_hold_whole_ids(chunk_size):
     bounds, ids_per_chunk, n_ids = chunk_bounds(ids, chunk_size)
     assert n_ids == 23
     assert bounds[0][0] == 0 and bounds[-1][1] == len(ids)
-    for (start, stop), (next_start, _) in zip(bounds, bounds[1:], strict=False):
+    for (_, stop), (next_start, _) in zip(bounds, bounds[1:], strict=False):
         assert stop == next_start
         assert ids[stop - 1] != ids[next_start]  # an id never spans two chunks
     per_chunk = [len(np.unique(ids[a:b])) for a, b in bounds]

@@ -9,9 +9,6 @@ import boto3
 import numpy as np
 import pandas as pd
 import pytest
-from moto import mock_aws
-
-from featurize._worker import LocalContext
 from featurize_lambda import features as features_module
 from featurize_lambda.config import Environment
 from featurize_lambda.errors import ChunkFailed, InputError
@@ -19,6 +16,9 @@ from featurize_lambda.features import features
 from featurize_lambda.keys import RunKeys
 from featurize_lambda.partition import partition
 from featurize_lambda.reduce import reduce
+from moto import mock_aws
+
+from featurize._worker import LocalContext
 
 from .conftest import assert_matches_oracle, make_long, tsfresh_minimal
 
@@ -113,8 +113,13 @@ def test_features_writes_the_chunk_result_under_its_deterministic_key(s3):
     assert returned == {"chunk": 1, "ids": 2, "result_key": KEYS.result(1)}
     result = read_parquet(s3, BUCKET, KEYS.result(1))
     chunk = read_parquet(s3, BUCKET, KEYS.chunk(1))
-    oracle = tsfresh_minimal(frame[frame["id"].isin(chunk["id"])], column_id="id", column_sort="time",
-                             column_kind="kind", column_value="value")
+    oracle = tsfresh_minimal(
+        frame[frame["id"].isin(chunk["id"])],
+        column_id="id",
+        column_sort="time",
+        column_kind="kind",
+        column_value="value",
+    )
     assert_matches_oracle(result, oracle)
 
 
@@ -151,8 +156,9 @@ def test_reduce_concatenates_every_chunk_into_the_output(s3, suffix):
 def test_reduce_names_failed_and_dead_chunks(s3):
     summary = run_partition(s3, make_long(n_ids=6), chunk_size=2)
     features({"run": "run-1", "chunk": 0, "rows": 0}, ENV, s3)
-    s3.put_object(Bucket=BUCKET, Key=KEYS.failure(1), Body=json.dumps(
-        {"chunk": 1, "error": "MemoryError", "message": "too big"}))
+    s3.put_object(
+        Bucket=BUCKET, Key=KEYS.failure(1), Body=json.dumps({"chunk": 1, "error": "MemoryError", "message": "too big"})
+    )
     with pytest.raises(ChunkFailed) as failure:
         reduce(summary, ENV, s3)
     message = str(failure.value)

@@ -48,8 +48,12 @@ def create_probe(engine) -> str:
     lam = engine.client("lambda")
     role = engine.client("iam").get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
     return lam.create_function(
-        FunctionName="probe", Runtime="python3.12", Role=role, Handler="tests.probe_handlers.probe",
-        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Environment={"Variables": {"FEATURIZE_BUCKET": "b1"}},
+        FunctionName="probe",
+        Runtime="python3.12",
+        Role=role,
+        Handler="tests.probe_handlers.probe",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        Environment={"Variables": {"FEATURIZE_BUCKET": "b1"}},
     )["FunctionArn"]
 
 
@@ -72,16 +76,27 @@ def test_lambda_invocations_run_the_handler_in_a_pinned_worker_process(engine):
 
 
 def test_task_errors_reach_catch_under_the_handler_error_type(engine):
-    arn = create_probe(engine) if "probe" not in str(engine.client("lambda").list_functions()) else (
-        engine.client("lambda").get_function(FunctionName="probe")["Configuration"]["FunctionArn"])
-    machine = create_machine(engine, "catch-probe", {
-        "StartAt": "Call",
-        "States": {
-            "Call": {"Type": "Task", "Resource": arn, "End": True,
-                     "Catch": [{"ErrorEquals": ["ProbeError"], "ResultPath": "$.error", "Next": "Failed"}]},
-            "Failed": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+    arn = (
+        create_probe(engine)
+        if "probe" not in str(engine.client("lambda").list_functions())
+        else (engine.client("lambda").get_function(FunctionName="probe")["Configuration"]["FunctionArn"])
+    )
+    machine = create_machine(
+        engine,
+        "catch-probe",
+        {
+            "StartAt": "Call",
+            "States": {
+                "Call": {
+                    "Type": "Task",
+                    "Resource": arn,
+                    "End": True,
+                    "Catch": [{"ErrorEquals": ["ProbeError"], "ResultPath": "$.error", "Next": "Failed"}],
+                },
+                "Failed": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+            },
         },
-    })
+    )
     sfn = engine.client("stepfunctions")
     done = wait(sfn, sfn.start_execution(stateMachineArn=machine, input='{"fail": true}')["executionArn"])
     assert done["status"] == "FAILED" and done["error"] == "ProbeError"
@@ -95,19 +110,31 @@ N_ITEMS = 1001  # a Map worker recursed once per item; past ~970 items it died o
 def test_distributed_map_with_more_than_1000_items_and_one_worker_completes(engine):
     s3 = engine.client("s3")
     s3.put_object(Bucket=BUCKET, Key="tests/items.json", Body=json.dumps([{"i": i} for i in range(N_ITEMS)]))
-    machine = create_machine(engine, "distributed-recursion", {
-        "StartAt": "Each",
-        "States": {"Each": {
-            "Type": "Map",
-            "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
-                           "Parameters": {"Bucket": BUCKET, "Key": "tests/items.json"}},
-            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-                              "StartAt": "Pass", "States": {"Pass": {"Type": "Pass", "End": True}}},
-            "MaxConcurrency": 1,
-            "ResultPath": None,
-            "End": True,
-        }},
-    })
+    machine = create_machine(
+        engine,
+        "distributed-recursion",
+        {
+            "StartAt": "Each",
+            "States": {
+                "Each": {
+                    "Type": "Map",
+                    "ItemReader": {
+                        "Resource": "arn:aws:states:::s3:getObject",
+                        "ReaderConfig": {"InputType": "JSON"},
+                        "Parameters": {"Bucket": BUCKET, "Key": "tests/items.json"},
+                    },
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                        "StartAt": "Pass",
+                        "States": {"Pass": {"Type": "Pass", "End": True}},
+                    },
+                    "MaxConcurrency": 1,
+                    "ResultPath": None,
+                    "End": True,
+                }
+            },
+        },
+    )
     sfn = engine.client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
     assert wait(sfn, arn)["status"] == "SUCCEEDED"
@@ -117,15 +144,26 @@ def test_distributed_map_with_more_than_1000_items_and_one_worker_completes(engi
 
 @pytest.mark.slow
 def test_inline_map_with_more_than_1000_items_and_one_worker_completes(engine):
-    machine = create_machine(engine, "inline-recursion", {
-        "StartAt": "Each",
-        "States": {"Each": {
-            "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1,
-            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"},
-                              "StartAt": "Pass", "States": {"Pass": {"Type": "Pass", "End": True}}},
-            "End": True,
-        }},
-    })
+    machine = create_machine(
+        engine,
+        "inline-recursion",
+        {
+            "StartAt": "Each",
+            "States": {
+                "Each": {
+                    "Type": "Map",
+                    "ItemsPath": "$.items",
+                    "MaxConcurrency": 1,
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "INLINE"},
+                        "StartAt": "Pass",
+                        "States": {"Pass": {"Type": "Pass", "End": True}},
+                    },
+                    "End": True,
+                }
+            },
+        },
+    )
     sfn = engine.client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": list(range(N_ITEMS))}))
     done = wait(sfn, arn["executionArn"])

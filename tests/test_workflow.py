@@ -22,7 +22,10 @@ def asl_validator(path: Path) -> subprocess.CompletedProcess:
     assert npx, "npx (Node) is required"
     return subprocess.run(
         [npx, "--no-install", "asl-validator", "--json-path", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -43,8 +46,9 @@ def test_asl_validator_rejects_a_broken_definition(tmp_path):
 
 def test_placeholders_are_exactly_the_function_arns_and_the_bucket():
     found = set(re.findall(r"\$\{(\w+)\}", load_definition()))
-    assert found == set(PLACEHOLDERS) == {
-        "PartitionFunctionArn", "FeaturesFunctionArn", "ReduceFunctionArn", "BucketName"}
+    assert (
+        found == set(PLACEHOLDERS) == {"PartitionFunctionArn", "FeaturesFunctionArn", "ReduceFunctionArn", "BucketName"}
+    )
 
 
 def test_render_substitutes_every_placeholder_and_refuses_partial_substitution():

@@ -63,7 +63,8 @@ def reduce(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]:
     if missing:
         causes = [_describe_failure(s3, env.bucket, keys, item) for item in missing]
         raise ChunkFailed(
-            f"{len(missing)} of {len(manifest)} chunk(s) failed: " + "; ".join(causes)
+            f"{len(missing)} of {len(manifest)} chunk(s) failed: "
+            + "; ".join(causes)
             + f". Fix the cause and start the run again with the same input (run {keys.name})."
         )
     with ThreadPoolExecutor(READ_THREADS) as pool:

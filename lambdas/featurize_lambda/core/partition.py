@@ -56,9 +56,7 @@ def _as_float(values: pd.Series, column: str) -> np.ndarray:
     bad = converted.isna() & values.notna()
     if bad.any():
         example = values[bad].iloc[0]
-        raise InputError(
-            f"column {column!r} must be numeric: {int(bad.sum())} row(s) are not, e.g. {example!r}"
-        )
+        raise InputError(f"column {column!r} must be numeric: {int(bad.sum())} row(s) are not, e.g. {example!r}")
     return converted.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
