@@ -15,7 +15,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile
 
 setup: $(VENV)/.installed-dev node_modules/.installed
 

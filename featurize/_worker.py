@@ -41,6 +41,13 @@ def initialize(environment: dict[str, str]) -> None:
     threadpool_limits(1)
 
 
+def warm(modules: tuple[str, ...]) -> int:
+    """Import the handler modules ahead of the first invocation (as a provisioned Lambda would)."""
+    for module in modules:
+        importlib.import_module(module)
+    return os.getpid()
+
+
 def invoke(handler: str, event: Any, variables: dict[str, str], function_name: str) -> tuple[Any, bool]:
     """Call ``module.function`` (the Lambda ``Handler`` string) as the Lambda runtime would.
 

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from featurize_lambda.core.features import parse_features
-from featurize_lambda.errors import InputError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from featurize import __version__
 from featurize.client import Progress as RunProgress
 from featurize.client import RunFailed, Runner, RunResult, new_run_name
+from featurize_lambda.core.features import parse_features
+from featurize_lambda.errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serverless tsfresh-compatible feature extraction.")
 out = Console()

@@ -40,6 +40,14 @@ ROLE_NAME = "featurize-local"
 #: Dummy credentials: moto accepts any.
 CREDENTIALS = {"aws_access_key_id": "featurize-local", "aws_secret_access_key": "featurize-local"}
 
+#: Environment of every worker process (the endpoint is added per invocation).
+WORKER_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+    "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+}
+
 #: Function role -> (function name, handler). Tests may swap a handler (``handlers=`` argument).
 HANDLERS = {
     "partition": "featurize_lambda.partition.handler",
@@ -126,6 +134,8 @@ class LocalEngine:
                 )
             _running = self
         _moto_patches.install()
+        # Workers start first: they import pandas and the handlers while this process starts moto.
+        self._pool = self._new_pool()
         # werkzeug logs every request of the server to stderr; keep only its errors.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # moto's interpreter warns that ToleratedFailurePercentage has no effect: by design, featurize's
@@ -141,9 +151,8 @@ class LocalEngine:
         # Step Functions interpreter (both through moto's documented server API).
         _moto_api(endpoint, "reset", None)
         _moto_api(endpoint, "config", {"stepfunctions": {"execute_state_machine": True}})
-        self._pool = self._new_pool(endpoint)
-        _moto_patches.set_dispatcher(self._dispatch)
         self._endpoint = endpoint
+        _moto_patches.set_dispatcher(self._dispatch)
         self.info = EngineInfo(endpoint, REGION, BUCKET, self._create_resources())
         return self.info
 
@@ -192,20 +201,18 @@ class LocalEngine:
         return Target(self.client("s3"), self.client("stepfunctions"), self.info.bucket, self.info.state_machine_arn)
 
     # -- internals -------------------------------------------------------------------------------
-    def _new_pool(self, endpoint: str) -> ProcessPoolExecutor:
-        environment = {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-        }
-        return ProcessPoolExecutor(
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """A worker pool, warming up while the server starts (the endpoint is known only then)."""
+        pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=_worker.initialize,
-            initargs=(environment,),
+            initargs=(WORKER_ENVIRONMENT | {"POWERTOOLS_LOG_LEVEL": self.log_level},),
         )
+        modules = tuple(sorted({handler.rpartition(".")[0] for handler in self.handlers.values()}))
+        for _ in range(self.workers):
+            pool.submit(_worker.warm, modules)
+        return pool
 
     def _dispatch(self, function: Any, event: Any) -> tuple[Any, bool]:
         """Run one invocation in the pool (called from moto's server threads)."""
@@ -213,15 +220,15 @@ class LocalEngine:
         if pool is None:
             return {"errorType": "Lambda.ServiceException", "errorMessage": "the local engine is stopped"}, True
         try:
-            future = pool.submit(
-                _worker.invoke, function.handler, event, dict(function.environment_vars), function.function_name
-            )
+            # The endpoint travels with each invocation, as a Lambda's environment does.
+            variables = dict(function.environment_vars) | {"AWS_ENDPOINT_URL": self._endpoint}
+            future = pool.submit(_worker.invoke, function.handler, event, variables, function.function_name)
             return future.result()
         except BrokenProcessPool:
             # A worker died (out of memory, killed): as on AWS, the invocation fails without a payload
             # of the handler's. Replace the pool so later invocations run.
-            if self._pool is pool and self._endpoint is not None:
-                self._pool = self._new_pool(self._endpoint)
+            if self._pool is pool:
+                self._pool = self._new_pool()
             return {"errorType": "Runtime.ExitError", "errorMessage": "the worker process died"}, True
 
     def _create_resources(self) -> str:

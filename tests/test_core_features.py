@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tsfresh.feature_extraction import feature_calculators as fc
+
 from featurize_lambda.core.features import CALCULATORS, PRESETS, Segments, extract, parse_features
 from featurize_lambda.errors import InputError
-from tsfresh.feature_extraction import feature_calculators as fc
 
 SERIES = {
     "random": np.random.default_rng(1).normal(3, 2, 257),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from featurize_lambda.core.partition import Columns, chunk_bounds, normalize
 from featurize_lambda.errors import InputError
 

@@ -9,6 +9,9 @@ import boto3
 import numpy as np
 import pandas as pd
 import pytest
+from moto import mock_aws
+
+from featurize._worker import LocalContext
 from featurize_lambda import features as features_module
 from featurize_lambda.config import Environment
 from featurize_lambda.errors import ChunkFailed, InputError
@@ -16,9 +19,6 @@ from featurize_lambda.features import features
 from featurize_lambda.keys import RunKeys
 from featurize_lambda.partition import partition
 from featurize_lambda.reduce import reduce
-from moto import mock_aws
-
-from featurize._worker import LocalContext
 
 from .conftest import assert_matches_oracle, make_long, tsfresh_minimal
 

@@ -95,12 +95,17 @@ def normalize(table: pd.DataFrame, columns: Columns) -> Normalized:
     if ids.isna().any():
         raise InputError(f"id column {columns.id!r} has {int(ids.isna().sum())} null value(s)")
     roles = {columns.id, sort, columns.kind}
+    # Kinds are categoricals: stored dictionary-encoded in the chunks, compared as integer codes.
     if value is not None:
-        kind = table[columns.kind].astype(str) if columns.kind else pd.Series(value, index=table.index)
-        long = pd.DataFrame({"id": ids, "kind": kind, "value": _as_float(table[value], value)})
+        if columns.kind:
+            kind = pd.Categorical(table[columns.kind].astype(str))
+            kinds = [str(k) for k in kind.categories]
+        else:
+            kinds = [value]
+            kind = pd.Categorical.from_codes(np.zeros(len(table), dtype=np.int8), categories=kinds)
+        long = pd.DataFrame({"id": ids.to_numpy(), "kind": kind, "value": _as_float(table[value], value)})
         if sort is not None:
-            long["_sort"] = table[sort]
-        kinds = sorted(long["kind"].unique().tolist())
+            long["_sort"] = table[sort].to_numpy()
     else:
         wide = [c for c in table.columns if c not in roles and pd.api.types.is_numeric_dtype(table[c])]
         ignored = [str(c) for c in table.columns if c not in roles and c not in wide]
@@ -111,14 +116,18 @@ def normalize(table: pd.DataFrame, columns: Columns) -> Normalized:
         if ignored:
             notes.append(f"wide format: non-numeric column(s) {ignored} ignored")
         kinds = [str(c) for c in wide]
-        parts = []
-        for c in wide:
-            part = pd.DataFrame({"id": ids, "kind": str(c), "value": _as_float(table[c], str(c))})
-            if sort is not None:
-                part["_sort"] = table[sort]
-            parts.append(part)
-        long = pd.concat(parts, ignore_index=True)
-    order = ["id", "kind"] + (["_sort"] if sort is not None else [])
+        n = len(table)
+        codes = np.repeat(np.arange(len(wide), dtype=np.int32), n)
+        long = pd.DataFrame(
+            {
+                "id": np.tile(ids.to_numpy(), len(wide)),
+                "kind": pd.Categorical.from_codes(codes, categories=kinds),
+                "value": np.concatenate([_as_float(table[c], str(c)) for c in wide]),
+            }
+        )
+        if sort is not None:
+            long["_sort"] = np.tile(table[sort].to_numpy(), len(wide))
+    order = ["id"] + (["kind"] if len(kinds) > 1 else []) + (["_sort"] if sort is not None else [])
     long = long.sort_values(order, kind="stable", ignore_index=True)
     return Normalized(frame=long[["id", "kind", "value"]], kinds=kinds, notes=notes)
 
