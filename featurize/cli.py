@@ -7,16 +7,22 @@ included); 2 the command refused before starting a run (usage, unreadable local 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from featurize import __version__
 from featurize.client import Progress as RunProgress
-from featurize.client import RunFailed, Runner, RunResult, new_run_name
+from featurize.client import RunFailed, Runner, RunResult, Target, execution_name, new_run_name
+from featurize.targets import TargetError, open_target
 from featurize_lambda.core.features import parse_features
 from featurize_lambda.errors import InputError
 
@@ -25,6 +31,43 @@ out = Console()
 err = Console(stderr=True)
 
 INPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
+
+StackOption = Annotated[str | None, typer.Option("--stack", help="Run on this deployed CloudFormation stack (AWS).")]
+EndpointOption = Annotated[
+    str | None,
+    typer.Option("--endpoint", help="Endpoint URL: a running `featurize serve`, or with --stack a stack's endpoint."),
+]
+RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region [default: from your AWS config].")]
+ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile [default: from your AWS config].")]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", min=1, help="Local worker processes [default: all cores].")
+]
+
+
+@dataclass(frozen=True)
+class Where:
+    """Which target a command talks to (see :mod:`featurize.targets`)."""
+
+    stack: str | None = None
+    endpoint: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    workers: int | None = None
+
+
+@contextmanager
+def _target(where: Where) -> Iterator[Target]:
+    """Open the target, turning resolution problems into a refusal (exit 2)."""
+    with ExitStack() as stack:
+        try:
+            target = stack.enter_context(
+                open_target(where.stack, where.endpoint, where.region, where.profile, where.workers)
+            )
+        except TargetError as error:
+            raise _refuse(str(error)) from None
+        yield target
+
+
 OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv")
 
 
@@ -99,17 +142,15 @@ def execute(
     input_: str,
     output: str | None,
     options: dict[str, Any],
-    workers: int | None,
+    where: Where,
 ) -> tuple[RunResult, Path | None]:
-    """Validate the arguments, run on a fresh local engine, download a local output.
+    """Validate the arguments, run on the target, download a local output.
 
     Returns
     -------
     tuple
         The run result and the local output path (None when the output is an S3 URI).
     """
-    from featurize.engine import LocalEngine
-
     local_input = None if input_.startswith("s3://") else Path(input_)
     if local_input is not None:
         if not local_input.is_file():
@@ -138,8 +179,8 @@ def execute(
         raise _refuse("the output would overwrite the input: featurize never modifies its input")
 
     name = new_run_name()
-    with LocalEngine(workers=workers) as engine:
-        runner = Runner(engine.target())
+    with _target(where) as target:
+        runner = Runner(target)
         input_uri = runner.upload(local_input, name) if local_input is not None else input_
         output_uri = runner.default_output(name, local_output.name) if local_output is not None else output
         arn = runner.start(build_execution_input(input_uri, output_uri, options), name)
@@ -162,15 +203,19 @@ def _report(result: RunResult, local_output: Path | None) -> None:
     _say(out, f"output: {local_output if local_output is not None else result.output}")
 
 
+def _fail(failure: RunFailed) -> typer.Exit:
+    where = f" (in {failure.state})" if failure.state else ""
+    _say(err, f"error: {failure.error}: {failure.cause}{where}")
+    return typer.Exit(code=1)
+
+
 def _run_or_exit(
-    input_: str, output: str | None, options: dict[str, Any], workers: int | None
+    input_: str, output: str | None, options: dict[str, Any], where: Where
 ) -> tuple[RunResult, Path | None]:
     try:
-        result, local_output = execute(input_, output, options, workers)
+        result, local_output = execute(input_, output, options, where)
     except RunFailed as failure:
-        where = f" (in {failure.state})" if failure.state else ""
-        _say(err, f"error: {failure.error}: {failure.cause}{where}")
-        raise typer.Exit(code=1) from None
+        raise _fail(failure) from None
     _report(result, local_output)
     return result, local_output
 
@@ -192,9 +237,13 @@ def run(
     ] = None,
     column_kind: Annotated[str | None, typer.Option(help="Kind column (long format with kinds).")] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Ids per chunk [default: chosen from the data size].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Local worker processes [default: all cores].")] = None,
+    workers: WorkersOption = None,
+    stack: StackOption = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
 ) -> None:
-    """Extract features from INPUT with the workflow on the local engine."""
+    """Extract features from INPUT: on a local engine, or on a deployed stack with --stack."""
     options = {
         "column_id": column_id,
         "column_sort": column_sort,
@@ -203,7 +252,7 @@ def run(
         "features": features,
         "chunk_size": chunk_size,
     }
-    _run_or_exit(input_, output, options, workers)
+    _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers))
 
 
 @app.command()
@@ -211,7 +260,7 @@ def demo(
     directory: Annotated[Path, typer.Option(help="Where the sample data and its features are written.")] = Path(
         "featurize-demo"
     ),
-    workers: Annotated[int | None, typer.Option(help="Local worker processes [default: all cores].")] = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Generate a deterministic sample data set, extract its features locally, show the first rows."""
     import pandas as pd
@@ -224,10 +273,90 @@ def demo(
     frame.to_parquet(path, index=False)
     _say(out, f"sample: {path} ({frame['id'].nunique()} ids x {frame['kind'].nunique()} kinds, {len(frame)} rows)")
     options = {"column_kind": "kind", "features": "minimal", "chunk_size": 50}
-    result, local_output = _run_or_exit(str(path), str(directory / "sample.features.parquet"), options, workers)
+    result, local_output = _run_or_exit(
+        str(path), str(directory / "sample.features.parquet"), options, Where(workers=workers)
+    )
     table = pd.read_parquet(local_output).set_index("id")
     _say(out, f"first rows (of {table.shape[1]} columns):")
     _say(out, table.iloc[:5, :4].to_string())
+
+
+def _region_of(execution_arn: str, region: str | None) -> str | None:
+    """The region of an execution ARN (``arn:aws:states:<region>:...``), unless one was given."""
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or parts[2] != "states" or parts[5] != "execution":
+        raise _refuse(f"{execution_arn!r} is not a Step Functions execution ARN")
+    return region or parts[3]
+
+
+@app.command()
+def status(
+    execution_arn: Annotated[str, typer.Argument(metavar="EXECUTION_ARN")],
+    stack: StackOption = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Show an execution's status, chunk progress, output or error."""
+    region = _region_of(execution_arn, region)
+    with _target(Where(stack, endpoint, region, profile)) as target:
+        described, progress = Runner(target).progress(execution_arn)
+    _say(out, f"{execution_name(execution_arn)}: {described['status']}")
+    if progress.chunks_total is not None:
+        _say(out, f"chunks: {progress.chunks_done}/{progress.chunks_total} done")
+    if described["status"] == "SUCCEEDED":
+        summary = json.loads(described.get("output") or "{}")
+        _say(out, f"output: {summary.get('output')} ({summary.get('ids')} ids, {summary.get('features')} features)")
+    elif described["status"] != "RUNNING":
+        _say(out, f"error: {described.get('error')}: {described.get('cause', '')}")
+
+
+@app.command()
+def fetch(
+    execution_arn: Annotated[str, typer.Argument(metavar="EXECUTION_ARN")],
+    output: Annotated[Path | None, typer.Option(help="Local path [default: <execution name>.features.<ext>].")] = None,
+    stack: StackOption = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Re-attach to a run: wait for it (with progress) if it is running, then download its output."""
+    region = _region_of(execution_arn, region)
+    with _target(Where(stack, endpoint, region, profile)) as target:
+        runner = Runner(target)
+        try:
+            result = _watch(runner, execution_arn, execution_name(execution_arn))
+        except RunFailed as failure:
+            raise _fail(failure) from None
+        suffix = result.output.rsplit(".", 1)[-1]
+        path = output or Path(f"{execution_name(execution_arn)}.features.{suffix}")
+        runner.download(result.output, path)
+    _report(result, path)
+
+
+@app.command()
+def runs(
+    stack: StackOption = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many executions.")] = 20,
+) -> None:
+    """List the most recent runs of a deployed stack (or of a running engine with --endpoint)."""
+    if stack is None and endpoint is None:
+        raise _refuse("name the runs' place: --stack NAME (AWS) or --endpoint URL (a running featurize serve)")
+    with _target(Where(stack, endpoint, region, profile)) as target:
+        executions = Runner(target).list_runs(limit)
+    table = Table("name", "status", "started", "stopped", box=None)
+    for execution in executions:
+        stopped = execution.get("stopDate")
+        table.add_row(
+            execution["name"],
+            execution["status"],
+            f"{execution['startDate']:%Y-%m-%d %H:%M:%S}",
+            f"{stopped:%Y-%m-%d %H:%M:%S}" if stopped else "",
+        )
+    out.print(table)
 
 
 def main() -> None:

@@ -42,12 +42,16 @@ class RunFailed(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """Where runs go: a bucket and a state machine, reached through two boto3 clients."""
+    """Where runs go: a bucket and a state machine, reached through two boto3 clients.
+
+    ``bucket`` and ``state_machine_arn`` may be None when only existing executions are looked at
+    (``featurize status ARN``).
+    """
 
     s3: Any
     sfn: Any
-    bucket: str
-    state_machine_arn: str
+    bucket: str | None
+    state_machine_arn: str | None
 
 
 @dataclass
@@ -73,6 +77,11 @@ class RunResult:
 def new_run_name(prefix: str = "featurize") -> str:
     """A unique, sortable execution name (``featurize-20261125-101500-1a2b3c``)."""
     return f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def execution_name(execution_arn: str) -> str:
+    """The name part of an execution ARN (``...:execution:<machine>:<name>``)."""
+    return execution_arn.rsplit(":", 1)[-1]
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -126,7 +135,7 @@ class Runner:
         self.target.sfn.stop_execution(executionArn=execution_arn, error="featurize.Stopped", cause=cause)
 
     def _progress(self, execution_arn: str, name: str, progress: Progress) -> None:
-        if progress.chunks_total is None:
+        if progress.chunks_total is None and self.target.bucket is not None:
             key = RunKeys(name).manifest
             try:
                 body = self.target.s3.get_object(Bucket=self.target.bucket, Key=key)["Body"].read()
@@ -138,6 +147,9 @@ class Runner:
         runs = self.target.sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
         if runs:
             counts = self.target.sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
+            if progress.chunks_total is None:  # no bucket to read the manifest from: AWS's total
+                progress.chunks_total = counts.get("total", 0)
+                progress.stage = "Features"
             progress.chunks_done = sum(counts.get(k, 0) for k in ("succeeded", "failed", "timedOut", "aborted"))
             if progress.chunks_done >= progress.chunks_total:
                 progress.stage = "Reduce"
@@ -149,6 +161,18 @@ class Runner:
             if entered and entered.get("name") in FAIL_STATES:
                 return FAIL_STATES[entered["name"]]
         return None
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The most recent executions of the target's state machine (newest first)."""
+        response = self.target.sfn.list_executions(stateMachineArn=self.target.state_machine_arn, maxResults=limit)
+        return response.get("executions", [])
+
+    def progress(self, execution_arn: str) -> tuple[dict[str, Any], Progress]:
+        """One look at an execution: DescribeExecution and its chunk progress."""
+        described = self.target.sfn.describe_execution(executionArn=execution_arn)
+        progress = Progress()
+        self._progress(execution_arn, execution_name(execution_arn), progress)
+        return described, progress
 
     def watch(self, execution_arn: str, name: str, on_progress: Callable[[Progress], None] | None = None) -> RunResult:
         """Poll until the execution ends.

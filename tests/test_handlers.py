@@ -193,3 +193,23 @@ def test_chunk_values_are_float64_even_for_integer_input(s3):
     frame = pd.DataFrame({"id": [1, 1, 2], "time": [0, 1, 0], "value": np.array([1, 2, 3], dtype=np.int64)})
     run_partition(s3, frame)
     assert read_parquet(s3, BUCKET, KEYS.chunk(0))["value"].dtype == np.float64
+
+
+def test_partition_fails_fast_on_buckets_the_stack_was_not_granted(s3):
+    uri = put_frame(s3, "in.parquet", make_long(n_ids=2))
+    granted = Environment(bucket=BUCKET, input_buckets=(BUCKET,), output_buckets=(BUCKET,))
+    with pytest.raises(InputError, match="input bucket 'data' is not granted .* context key input_buckets"):
+        partition({"input": {"input": uri}, "execution_name": "run-1"}, granted, s3)
+    reads_data = Environment(bucket=BUCKET, input_buckets=(BUCKET, "data"), output_buckets=(BUCKET,))
+    with pytest.raises(InputError, match="output bucket 'data' is not granted .* context key output_buckets"):
+        partition({"input": {"input": uri, "output": "s3://data/o.parquet"}, "execution_name": "run-1"}, reads_data, s3)
+    assert keys_under(s3, "runs/") == []
+    assert partition({"input": {"input": uri}, "execution_name": "run-1"}, reads_data, s3)["chunks"] == 1
+
+
+def test_environment_parses_granted_bucket_lists():
+    env = Environment.from_env(
+        {"FEATURIZE_BUCKET": "b", "FEATURIZE_INPUT_BUCKETS": "b,in1,in2", "FEATURIZE_OUTPUT_BUCKETS": "b"}
+    )
+    assert env == Environment("b", ("b", "in1", "in2"), ("b",))
+    assert Environment.from_env({"FEATURIZE_BUCKET": "b"}) == Environment("b", None, None)

@@ -34,9 +34,14 @@ class Environment:
     ----------
     bucket : str
         The stack's bucket: chunks, results, manifests and default outputs live here.
+    input_buckets, output_buckets : tuple of str, optional
+        The buckets this deployment may read inputs from and write outputs to (the stack bucket
+        included); None means unrestricted (the local engine).
     """
 
     bucket: str
+    input_buckets: tuple[str, ...] | None = None
+    output_buckets: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Environment:
@@ -44,7 +49,29 @@ class Environment:
         bucket = environ.get("FEATURIZE_BUCKET")
         if not bucket:
             raise RuntimeError("FEATURIZE_BUCKET is not set: the function was deployed without its bucket")
-        return cls(bucket=bucket)
+
+        def buckets(name: str) -> tuple[str, ...] | None:
+            value = environ.get(name)
+            return None if value is None else tuple(b for b in value.split(",") if b)
+
+        return cls(bucket, buckets("FEATURIZE_INPUT_BUCKETS"), buckets("FEATURIZE_OUTPUT_BUCKETS"))
+
+    def check_granted(self, uri: str, what: str) -> None:
+        """Fail fast if the stack was not granted access to the bucket of ``uri``.
+
+        Raises
+        ------
+        InputError
+            Naming the CDK context key to set, instead of an AccessDenied deep inside a chunk.
+        """
+        granted = self.input_buckets if what == "input" else self.output_buckets
+        bucket, _ = parse_s3_uri(uri, what)
+        if granted is not None and bucket not in granted:
+            raise InputError(
+                f"{what} bucket {bucket!r} is not granted to this stack (granted: {sorted(granted)}); add it to "
+                f"the CDK context key {what}_buckets, e.g. cdk deploy -c '{what}_buckets=[\"{bucket}\"]', "
+                f"or use the stack bucket {self.bucket!r}"
+            )
 
 
 def parse_s3_uri(uri: str, what: str) -> tuple[str, str]:

@@ -45,6 +45,8 @@ def partition(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any
     if not output.lower().endswith(OUTPUT_SUFFIXES):
         raise InputError(f"output {output!r} must end with one of {list(OUTPUT_SUFFIXES)}")
 
+    env.check_granted(config.input, "input")
+    env.check_granted(output, "output")
     in_bucket, in_key = parse_s3_uri(config.input, "input")
     table = read_table(s3, in_bucket, in_key)
     if table.empty:
