@@ -17,7 +17,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from featurize import __version__
 from featurize.client import Progress as RunProgress
@@ -347,16 +346,13 @@ def runs(
         raise _refuse("name the runs' place: --stack NAME (AWS) or --endpoint URL (a running featurize serve)")
     with _target(Where(stack, endpoint, region, profile)) as target:
         executions = Runner(target).list_runs(limit)
-    table = Table("name", "status", "started", "stopped", box=None)
     for execution in executions:
         stopped = execution.get("stopDate")
-        table.add_row(
-            execution["name"],
-            execution["status"],
-            f"{execution['startDate']:%Y-%m-%d %H:%M:%S}",
-            f"{stopped:%Y-%m-%d %H:%M:%S}" if stopped else "",
+        _say(
+            out,
+            f"{execution['name']}  {execution['status']:<9}  {execution['startDate']:%Y-%m-%d %H:%M:%S}"
+            + (f"  {stopped:%Y-%m-%d %H:%M:%S}" if stopped else ""),
         )
-    out.print(table)
 
 
 def main() -> None:

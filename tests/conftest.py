@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,17 @@ def assert_matches_oracle(result: pd.DataFrame, oracle: pd.DataFrame, rtol: floa
     assert list(result.columns) == list(oracle.columns)
     assert [str(i) for i in result.index] == [str(i) for i in oracle.index]
     np.testing.assert_allclose(result.to_numpy(), oracle.to_numpy(), rtol=rtol, atol=0, equal_nan=True)
+
+
+def wait(sfn, arn: str, timeout: float = 240.0) -> dict:
+    """Poll DescribeExecution until the execution leaves RUNNING (bounded), and return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.2)
+    raise AssertionError(f"{arn} still RUNNING after {timeout} s")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import time
 
 import moto
 import pytest
@@ -13,6 +12,8 @@ from moto.awslambda.models import LambdaFunction
 
 from featurize import _moto_patches
 from featurize.engine import BUCKET, ROLE_NAME
+
+from .conftest import wait
 
 
 def test_moto_is_the_pinned_version():
@@ -26,16 +27,6 @@ def test_patched_methods_exist_with_the_signatures_the_patches_assume():
         assert "_eval_pool" in vars(cls)
         assert list(inspect.signature(cls._eval_pool).parameters) == ["self", "job", "worker_frame"]
         assert hasattr(cls, "_eval_job") and hasattr(cls, "stopped")
-
-
-def wait(sfn, arn: str, timeout: float = 240.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.2)
-    raise AssertionError(f"{arn} still RUNNING after {timeout} s")
 
 
 def create_machine(engine, name: str, definition: dict) -> str:

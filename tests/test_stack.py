@@ -1,0 +1,651 @@
+"""Template tests of the CDK app: resources, least-privilege IAM, the workflow wiring, cdk-nag, cfn-lint.
+
+Synthesis costs seconds (jsii starts a Node process), so each configuration is synthesized once per module;
+the tests read the template as data. The CDK CLI test runs the real ``npx cdk synth`` of ``cdk.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk  # noqa: E402  (after the variable that silences jsii's banner)
+from aws_cdk import Validations  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+import cdk_app.stack as stack_module  # noqa: E402
+from cdk_app import constants  # noqa: E402
+from cdk_app.app import CDK_JSON, build_app, cdk_json_context  # noqa: E402
+from cdk_app.settings import DEFAULTS, Settings  # noqa: E402
+from cdk_app.stack import FeaturizeStack  # noqa: E402
+from featurize.workflow import PLACEHOLDERS, load_definition  # noqa: E402
+
+# One xdist worker builds every synthesis of this module (``pytest -n 2 --dist loadgroup``).
+pytestmark = pytest.mark.xdist_group("cdk")
+
+REPO = Path(__file__).resolve().parent.parent
+RUNTIME_PACKAGE = REPO / "lambdas" / "featurize_lambda"
+
+#: The only actions that may have Resource "*": AWS offers no resource-level permissions for them.
+STAR_RESOURCE_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+#: A configuration that exercises every context key the default leaves off (values as ``-c`` gives them).
+VARIANT_CONTEXT = {
+    "stack_name": "FeaturizeVariant",
+    "intermediate_expiry_days": "3",
+    "log_retention_days": "7",
+    "input_buckets": "my-input-a,my-input-b",
+    "output_buckets": '["my-output"]',
+    "versioned": "true",
+    "removal_policy": "destroy",
+    "auto_delete_objects": "true",
+    "pandas_layer_version": "17",
+    "powertools_layer_arn": "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:9",
+    "features_memory_mb": "3538",
+    "log_level": "debug",
+}
+
+
+@dataclass
+class Synth:
+    """One synthesized configuration."""
+
+    app: aws_cdk.App
+    stack: FeaturizeStack
+    template: Template
+    doc: dict[str, Any]
+
+    def resources(self, type_: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.doc["Resources"].items() if v["Type"] == type_}
+
+    def logical_id(self, construct: Any) -> str:
+        return self.stack.get_logical_id(construct.node.default_child)
+
+
+def _synth(context: dict[str, Any] | None = None) -> Synth:
+    app, stack = build_app(context, nag=False)
+    template = Template.from_stack(stack)
+    return Synth(app, stack, template, template.to_json())
+
+
+@pytest.fixture(scope="module")
+def default() -> Synth:
+    return _synth()
+
+
+@pytest.fixture(scope="module")
+def variant() -> Synth:
+    return _synth(VARIANT_CONTEXT)
+
+
+def _render(value: Any) -> Any:
+    """CloudFormation intrinsics as readable text: ``{"Fn::GetAtt": ["B", "Arn"]}`` -> ``<B.Arn>``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [_render(v) for v in value]
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Ref":
+            return f"<{arg}>"
+        if fn == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>"
+        if fn == "Fn::Join":
+            return arg[0].join(str(_render(part)) for part in arg[1])
+        if fn == "Fn::Select":
+            return f"<select {arg[0]} of {_render(arg[1])}>"
+        if fn == "Fn::Split":
+            return f"<split {arg[0]} {_render(arg[1])}>"
+    raise AssertionError(f"unexpected intrinsic {value!r}")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(synth: Synth) -> list[tuple[str, dict[str, Any]]]:
+    """Every statement of every AWS::IAM::Policy, with the policy's logical id."""
+    found = []
+    for logical_id, policy in synth.resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            found.append((logical_id, statement))
+    assert found, "no IAM policy found"
+    return found
+
+
+def _permissions(synth: Synth, role_logical_id: str, prefix: str) -> set[tuple[str, str]]:
+    """(action, rendered resource) pairs granted to one role, for actions starting with ``prefix``."""
+    pairs = set()
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_logical_id} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for action in _as_list(statement["Action"]):
+                if action.startswith(prefix):
+                    pairs.update((action, _render(r)) for r in _as_list(statement["Resource"]))
+    return pairs
+
+
+def _role_of(synth: Synth, function: Any) -> str:
+    properties = synth.doc["Resources"][synth.logical_id(function)]["Properties"]
+    return properties["Role"]["Fn::GetAtt"][0]
+
+
+def _functions(synth: Synth) -> dict[str, Any]:
+    stack = synth.stack
+    return {
+        "partition": stack.partition_function,
+        "features": stack.features_function,
+        "reduce": stack.reduce_function,
+    }
+
+
+def _function_properties(synth: Synth, role: str) -> dict[str, Any]:
+    return synth.doc["Resources"][synth.logical_id(_functions(synth)[role])]["Properties"]
+
+
+# -- resources --------------------------------------------------------------------------------------------
+
+
+def test_resource_counts(default: Synth) -> None:
+    default.template.resource_count_is("AWS::S3::Bucket", 2)  # data + server access logs
+    default.template.resource_count_is("AWS::Lambda::Function", 3)
+    default.template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    default.template.resource_count_is("AWS::Logs::LogGroup", 4)  # 3 functions + state machine
+    default.template.resource_count_is("AWS::IAM::Role", 4)  # 3 functions + state machine
+    # No custom resource (auto-delete is off by default) and hence no CDK-managed Lambda.
+    assert not [r for r in default.doc["Resources"].values() if r["Type"].startswith("Custom::")]
+
+
+@pytest.mark.parametrize("role", ["partition", "features", "reduce"])
+def test_function_runtime_architecture_and_handler(default: Synth, role: str) -> None:
+    properties = _function_properties(default, role)
+    assert properties["Runtime"] == "python3.12"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["Handler"] == f"featurize_lambda.{role}.handler"
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    # The handler exists in the runtime package (read as text: importing it would need the layers).
+    source = (RUNTIME_PACKAGE / f"{role}.py").read_text(encoding="utf-8")
+    assert "\ndef handler(" in source
+
+
+@pytest.mark.parametrize("role", ["partition", "features", "reduce"])
+def test_function_layers(default: Synth, role: str) -> None:
+    layers = [_render(layer) for layer in _function_properties(default, role)["Layers"]]
+    assert layers == [
+        "arn:<AWS::Partition>:lambda:<AWS::Region>:336392948345:layer:AWSSDKPandas-Python312-Arm64:"
+        f"{DEFAULTS['pandas_layer_version']}",
+        "arn:<AWS::Partition>:lambda:<AWS::Region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:"
+        f"{DEFAULTS['powertools_layer_version']}",
+    ]
+
+
+def test_layers_follow_context(variant: Synth) -> None:
+    layers = [_render(layer) for layer in _function_properties(variant, "features")["Layers"]]
+    assert layers[0].endswith(":layer:AWSSDKPandas-Python312-Arm64:17")
+    assert layers[1] == VARIANT_CONTEXT["powertools_layer_arn"]
+
+
+@pytest.mark.parametrize(
+    ("role", "memory_mb", "timeout_s", "tmp_mb"),
+    [
+        ("partition", constants.PARTITION_MEMORY_MB, 900, 4096),
+        ("features", constants.FEATURES_MEMORY_MB, 300, 512),
+        ("reduce", constants.REDUCE_MEMORY_MB, 900, 4096),
+    ],
+)
+def test_function_sizes(default: Synth, role: str, memory_mb: int, timeout_s: int, tmp_mb: int) -> None:
+    properties = _function_properties(default, role)
+    assert properties["MemorySize"] == memory_mb
+    assert properties["Timeout"] == timeout_s
+    assert properties.get("EphemeralStorage", {"Size": 512}) == {"Size": tmp_mb}
+
+
+def test_function_memory_follows_context(variant: Synth) -> None:
+    assert _function_properties(variant, "features")["MemorySize"] == 3538
+    assert _function_properties(variant, "partition")["MemorySize"] == constants.PARTITION_MEMORY_MB
+
+
+@pytest.mark.parametrize("role", ["partition", "features", "reduce"])
+def test_function_environment(default: Synth, role: str) -> None:
+    variables = _function_properties(default, role)["Environment"]["Variables"]
+    bucket = f"<{default.logical_id(default.stack.bucket)}>"
+    expected = {
+        "FEATURIZE_BUCKET": bucket,
+        "POWERTOOLS_SERVICE_NAME": "featurize",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    if role == "partition":
+        expected |= {"FEATURIZE_INPUT_BUCKETS": bucket, "FEATURIZE_OUTPUT_BUCKETS": bucket}
+    assert {k: _render(v) for k, v in variables.items()} == expected
+
+
+def test_granted_bucket_lists_follow_context(variant: Synth) -> None:
+    variables = _function_properties(variant, "partition")["Environment"]["Variables"]
+    bucket = f"<{variant.logical_id(variant.stack.bucket)}>"
+    assert _render(variables["FEATURIZE_INPUT_BUCKETS"]) == f"{bucket},my-input-a,my-input-b"
+    assert _render(variables["FEATURIZE_OUTPUT_BUCKETS"]) == f"{bucket},my-output"
+    assert variables["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+
+
+@pytest.mark.parametrize("role", ["partition", "features", "reduce"])
+def test_function_logs_to_its_own_log_group(default: Synth, role: str) -> None:
+    properties = _function_properties(default, role)
+    log_group = properties["LoggingConfig"]["LogGroup"]["Ref"]
+    assert default.doc["Resources"][log_group]["Type"] == "AWS::Logs::LogGroup"
+    # The role writes to that log group only (no AWSLambdaBasicExecutionRole, no logs:* on "*").
+    role_id = _role_of(default, _functions(default)[role])
+    assert "ManagedPolicyArns" not in default.doc["Resources"][role_id]["Properties"]
+    assert _permissions(default, role_id, "logs:") == {
+        ("logs:CreateLogStream", f"<{log_group}.Arn>"),
+        ("logs:PutLogEvents", f"<{log_group}.Arn>"),
+    }
+
+
+def test_log_retention(default: Synth, variant: Synth) -> None:
+    for synth, days in ((default, DEFAULTS["log_retention_days"]), (variant, 7)):
+        groups = synth.resources("AWS::Logs::LogGroup")
+        assert len(groups) == 4
+        assert {g["Properties"].get("RetentionInDays") for g in groups.values()} == {days}
+
+
+# -- IAM --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["default", "variant"])
+def test_no_wildcard_or_service_wide_actions(which: str, request: pytest.FixtureRequest) -> None:
+    for policy, statement in _statements(request.getfixturevalue(which)):
+        assert statement["Effect"] == "Allow", policy
+        assert "NotAction" not in statement and "NotResource" not in statement, policy
+        for action in _as_list(statement["Action"]):
+            service, _, name = action.partition(":")
+            assert action != "*" and name and name != "*", f"{policy}: service-wide action {action}"
+
+
+@pytest.mark.parametrize("which", ["default", "variant"])
+def test_star_resource_only_for_actions_without_resource_permissions(which: str, request: pytest.FixtureRequest) -> None:
+    for policy, statement in _statements(request.getfixturevalue(which)):
+        if "*" in _as_list(statement["Resource"]):
+            extra = set(_as_list(statement["Action"])) - STAR_RESOURCE_ACTIONS
+            assert not extra, f"{policy}: Resource '*' for {sorted(extra)}"
+
+
+def test_no_managed_policies(default: Synth) -> None:
+    for logical_id, role in default.resources("AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], logical_id
+        assert "Policies" not in role["Properties"], logical_id
+
+
+def test_state_machine_invokes_only_the_three_functions(default: Synth) -> None:
+    role = default.stack.state_machine.role
+    role_id = default.stack.get_logical_id(role.node.default_child)
+    functions = [default.logical_id(f) for f in _functions(default).values()]
+    expected = {("lambda:InvokeFunction", f"<{f}.Arn>") for f in functions}
+    expected |= {("lambda:InvokeFunction", f"<{f}.Arn>:*") for f in functions}
+    assert _permissions(default, role_id, "lambda:") == expected
+    # No other role may invoke anything.
+    for other in default.resources("AWS::IAM::Role"):
+        if other != role_id:
+            assert _permissions(default, other, "lambda:") == set()
+
+
+def test_state_machine_manages_its_own_child_executions(default: Synth) -> None:
+    role_id = default.stack.get_logical_id(default.stack.state_machine.role.node.default_child)
+    name = f"{DEFAULTS['stack_name']}-workflow"
+    prefix = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>"
+    assert _permissions(default, role_id, "states:") == {
+        ("states:StartExecution", f"{prefix}:stateMachine:{name}"),
+        ("states:DescribeExecution", f"{prefix}:execution:{name}/*"),
+        ("states:StopExecution", f"{prefix}:execution:{name}/*"),
+        ("states:RedriveExecution", f"{prefix}:execution:{name}/*"),
+    }
+    machine = default.doc["Resources"][default.logical_id(default.stack.state_machine)]
+    assert machine["Properties"]["StateMachineName"] == name
+    # The Map's permissions are a separate policy the machine depends on (no circular reference).
+    map_policy = default.stack.get_logical_id(default.stack.node.find_child("DistributedMapPolicy").node.default_child)
+    assert map_policy in machine["DependsOn"]
+    assert "StateMachine" not in json.dumps(default.doc["Resources"][map_policy]["Properties"])
+
+
+def test_s3_permissions_per_role(default: Synth) -> None:
+    stack = default.stack
+    bucket = f"<{default.logical_id(stack.bucket)}.Arn>"
+    roles = {name: _role_of(default, fn) for name, fn in _functions(default).items()}
+    roles["state machine"] = stack.get_logical_id(stack.state_machine.role.node.default_child)
+    expected = {
+        "partition": {
+            ("s3:GetObject", f"{bucket}/*"),
+            ("s3:ListBucket", bucket),
+            ("s3:PutObject", f"{bucket}/runs/*"),
+        },
+        "features": {
+            ("s3:GetObject", f"{bucket}/runs/*"),
+            ("s3:ListBucket", bucket),
+            ("s3:PutObject", f"{bucket}/runs/*"),
+        },
+        "reduce": {
+            ("s3:GetObject", f"{bucket}/runs/*"),
+            ("s3:ListBucket", bucket),
+            ("s3:PutObject", f"{bucket}/outputs/*"),
+        },
+        "state machine": {
+            ("s3:GetObject", f"{bucket}/runs/*"),
+            ("s3:GetObject", f"{bucket}/mapruns/*"),
+            ("s3:PutObject", f"{bucket}/mapruns/*"),
+            ("s3:ListMultipartUploadParts", f"{bucket}/mapruns/*"),
+            ("s3:AbortMultipartUpload", f"{bucket}/mapruns/*"),
+        },
+    }
+    assert {name: _permissions(default, role, "s3:") for name, role in roles.items()} == expected
+
+
+def test_extra_buckets_are_granted_to_the_right_function_only(variant: Synth) -> None:
+    roles = {name: _role_of(variant, fn) for name, fn in _functions(variant).items()}
+    partition = _permissions(variant, roles["partition"], "s3:")
+    reduce = _permissions(variant, roles["reduce"], "s3:")
+    for name in ("my-input-a", "my-input-b"):
+        assert ("s3:GetObject", f"arn:<AWS::Partition>:s3:::{name}/*") in partition
+        assert ("s3:ListBucket", f"arn:<AWS::Partition>:s3:::{name}") in partition
+        assert not [p for p in partition if name in p[1] and p[0] != "s3:GetObject" and p[0] != "s3:ListBucket"]
+    assert ("s3:PutObject", "arn:<AWS::Partition>:s3:::my-output/*") in reduce
+    everything = json.dumps(variant.doc)
+    assert everything.count("my-output") == everything.count(":s3:::my-output/*") + 1  # + the env list
+    for other in ("features",):
+        assert not [p for p in _permissions(variant, roles[other], "s3:") if "my-" in p[1]]
+
+
+# -- bucket -----------------------------------------------------------------------------------------------
+
+
+def test_buckets_block_public_access_and_encrypt(default: Synth) -> None:
+    for logical_id, bucket in default.resources("AWS::S3::Bucket").items():
+        properties = bucket["Properties"]
+        assert properties["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, logical_id
+        rules = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rules == [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}], logical_id
+        assert bucket["DeletionPolicy"] == "Retain", logical_id
+
+
+def test_buckets_enforce_ssl(default: Synth) -> None:
+    policies = {
+        _render(p["Properties"]["Bucket"]): p["Properties"]["PolicyDocument"]["Statement"]
+        for p in default.resources("AWS::S3::BucketPolicy").values()
+    }
+    for logical_id in default.resources("AWS::S3::Bucket"):
+        denies = [
+            s
+            for s in policies[f"<{logical_id}>"]
+            if s["Effect"] == "Deny"
+            and s["Action"] == "s3:*"
+            and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert len(denies) == 1, logical_id
+        assert {_render(r) for r in denies[0]["Resource"]} == {f"<{logical_id}.Arn>", f"<{logical_id}.Arn>/*"}
+
+
+def test_data_bucket_logs_access_to_the_log_bucket(default: Synth) -> None:
+    bucket = default.doc["Resources"][default.logical_id(default.stack.bucket)]["Properties"]
+    log_bucket = default.logical_id(default.stack.access_log_bucket)
+    assert bucket["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": log_bucket}, "LogFilePrefix": "s3-access/"}
+
+
+def _lifecycle(synth: Synth) -> dict[str, dict[str, Any]]:
+    bucket = synth.doc["Resources"][synth.logical_id(synth.stack.bucket)]["Properties"]
+    return {rule.get("Prefix", ""): rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+
+
+def test_intermediates_expire(default: Synth) -> None:
+    rules = _lifecycle(default)
+    assert set(rules) == {"runs/", "mapruns/"}  # inputs/ and outputs/ are kept
+    for rule in rules.values():
+        assert rule["Status"] == "Enabled"
+        assert rule["ExpirationInDays"] == DEFAULTS["intermediate_expiry_days"] == 7
+        assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert "VersioningConfiguration" not in default.doc["Resources"][default.logical_id(default.stack.bucket)]
+
+
+def test_expiry_versioning_and_removal_follow_context(variant: Synth) -> None:
+    rules = _lifecycle(variant)
+    assert set(rules) == {"runs/", "mapruns/", ""}
+    assert rules["runs/"]["ExpirationInDays"] == rules["mapruns/"]["ExpirationInDays"] == 3
+    assert {r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in rules.values()} == {3}
+    bucket = variant.doc["Resources"][variant.logical_id(variant.stack.bucket)]
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["DeletionPolicy"] == "Delete"
+    assert len([r for r in variant.doc["Resources"].values() if r["Type"] == "Custom::S3AutoDeleteObjects"]) == 2
+
+
+# -- state machine ----------------------------------------------------------------------------------------
+
+
+def test_definition_is_the_asl_file_with_substitutions(default: Synth) -> None:
+    machine = default.doc["Resources"][default.logical_id(default.stack.state_machine)]["Properties"]
+    definition = machine["DefinitionString"]
+    text = definition if isinstance(definition, str) else _render(definition)
+    assert text == load_definition()
+    substitutions = {k: _render(v) for k, v in machine["DefinitionSubstitutions"].items()}
+    assert set(substitutions) == set(PLACEHOLDERS)
+    functions = {name: default.logical_id(fn) for name, fn in _functions(default).items()}
+    assert substitutions == {
+        "PartitionFunctionArn": f"<{functions['partition']}.Arn>",
+        "FeaturesFunctionArn": f"<{functions['features']}.Arn>",
+        "ReduceFunctionArn": f"<{functions['reduce']}.Arn>",
+        "BucketName": f"<{default.logical_id(default.stack.bucket)}>",
+    }
+
+
+def test_state_machine_type_logging_and_tracing(default: Synth) -> None:
+    machine = default.doc["Resources"][default.logical_id(default.stack.state_machine)]["Properties"]
+    assert machine["StateMachineType"] == "STANDARD"
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+    logging = machine["LoggingConfiguration"]
+    assert logging["Level"] == "ALL"
+    assert logging["IncludeExecutionData"] is False
+    (destination,) = logging["Destinations"]
+    log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    name = _render(default.doc["Resources"][log_group]["Properties"]["LogGroupName"])
+    assert name.startswith("/aws/vendedlogs/states/FeaturizeStack-workflow-<select 2 of <split / <AWS::StackId>>>")
+
+
+def test_outputs(default: Synth) -> None:
+    outputs = {key: _render(value["Value"]) for key, value in default.doc["Outputs"].items()}
+    machine = default.logical_id(default.stack.state_machine)
+    assert outputs == {
+        "BucketName": f"<{default.logical_id(default.stack.bucket)}>",
+        "StateMachineArn": f"<{machine}>",
+        "StateMachineName": f"<{machine}.Name>",
+        "StateMachineConsoleUrl": "https://<AWS::Region>.console.aws.amazon.com/states/home?region=<AWS::Region>"
+        f"#/statemachines/view/<{machine}>",
+    }
+    assert set(outputs) == {
+        constants.OUTPUT_BUCKET_NAME,
+        constants.OUTPUT_STATE_MACHINE_ARN,
+        constants.OUTPUT_STATE_MACHINE_NAME,
+        constants.OUTPUT_CONSOLE_URL,
+    }
+
+
+# -- context and cdk.json ---------------------------------------------------------------------------------
+
+
+def test_cdk_json_holds_the_setting_defaults_and_the_recommended_feature_flags() -> None:
+    context = cdk_json_context()
+    assert {k: context[k] for k in DEFAULTS} == DEFAULTS
+    # The flags `cdk init` writes for the installed aws-cdk-lib (its recommended-feature-flags.json).
+    (tgz,) = (Path(aws_cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz")
+    with tarfile.open(tgz) as archive:
+        recommended = json.load(archive.extractfile("package/recommended-feature-flags.json"))
+    assert {k: context.get(k) for k in recommended} == recommended
+    assert json.loads(CDK_JSON.read_text())["app"] == ".venv/bin/python -m cdk_app.app"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("intermediate_expiry_days", "soon", "expected an integer"),
+        ("intermediate_expiry_days", 0, "between 1 and"),
+        ("log_retention_days", 8, "accepts only"),
+        ("input_buckets", "Not_A_Bucket", "not valid S3 bucket names"),
+        ("output_buckets", 42, "list of bucket names"),
+        ("auto_delete_objects", True, "requires removal_policy=destroy"),
+        ("removal_policy", "snapshot", "expected one of"),
+        ("pandas_layer_arn", "arn:aws:lambda:eu-west-1:1:layer:x", "layer version ARN"),
+        ("features_memory_mb", 64, "between 128 and 10240"),
+        ("versioned", "yes", "expected true or false"),
+    ],
+)
+def test_invalid_context_names_the_key(key: str, value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as raised:
+        Settings.from_context({key: value}.get)
+    assert repr(key) in str(raised.value)
+
+
+def test_context_strings_from_the_cli_are_parsed() -> None:
+    settings = Settings.from_context(VARIANT_CONTEXT.get)
+    assert settings.intermediate_expiry_days == 3
+    assert settings.input_buckets == ("my-input-a", "my-input-b")
+    assert settings.output_buckets == ("my-output",)
+    assert settings.versioned is True and settings.auto_delete_objects is True
+    assert settings.log_level == "DEBUG"
+    assert Settings.from_context({}.get) == Settings.from_context(DEFAULTS.get)
+
+
+# -- cdk-nag ----------------------------------------------------------------------------------------------
+
+
+def _acknowledgements(app: aws_cdk.App) -> list[tuple[str, str, str]]:
+    """(construct path, rule id, reason) of every acknowledgement in the app."""
+    found = []
+    for construct in app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                for rule_id, reason in entry.data.items():
+                    found.append((construct.node.path, rule_id.split("::", 1)[-1], reason))
+    return found
+
+
+@pytest.mark.parametrize("context", [None, VARIANT_CONTEXT], ids=["default", "variant"])
+def test_cdk_nag_passes_with_reasoned_acknowledgements(context: dict[str, Any] | None, tmp_path: Path) -> None:
+    app, _ = build_app(context, nag=True, outdir=str(tmp_path))
+    app.synth()  # raises ValidationFailed on any finding that is neither fixed nor acknowledged
+    acknowledgements = _acknowledgements(app)
+    assert acknowledgements
+    for path, rule_id, reason in acknowledgements:
+        assert rule_id.startswith("AwsSolutions-"), (path, rule_id)
+        assert len(reason.split()) >= 8, f"{path} {rule_id}: the reason must explain, got {reason!r}"
+
+
+def test_every_acknowledgement_matches_a_real_finding(variant: Synth, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without the acknowledgements the checks must fail, and each acknowledgement must cover a finding
+    # (a stale or misspelled one would hide nothing today and the wrong thing tomorrow).
+    monkeypatch.setattr(stack_module, "_acknowledge", lambda *args: None)
+    bare, _ = build_app(VARIANT_CONTEXT, nag=False)
+    report = AwsSolutionsChecks().validate_scope(bare)
+    assert not report.success
+    findings = {(r.construct_path, v.rule_name) for v in report.violations for r in v.violating_resources}
+    for path, rule_id, _reason in _acknowledgements(variant.app):
+        covered = [p for p, rule in findings if rule == rule_id and (p == path or p.startswith(path + "/"))]
+        assert covered, f"acknowledgement {rule_id} on {path} matches no finding"
+    acknowledged = {(path, rule_id) for path, rule_id, _ in _acknowledgements(variant.app)}
+    for path, rule in findings:
+        assert any(rule == r and (path == p or path.startswith(p + "/")) for p, r in acknowledged), (path, rule)
+
+
+# -- the real CLI synth, cfn-lint and the asset -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``npx cdk synth -q --no-notices`` of cdk.json, into a temporary cloud assembly."""
+    if shutil.which("npx") is None or not (REPO / "node_modules" / "aws-cdk").is_dir():
+        pytest.fail("the CDK CLI is not installed: run `npm install` (or `make setup`) in the repository root")
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    env = os.environ | {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_CLI_TELEMETRY": "true"}
+    result = subprocess.run(
+        ["npx", "--no-install", "cdk", "synth", "-q", "--no-notices", "-o", str(outdir)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"cdk synth failed:\n{result.stdout}\n{result.stderr}"
+    return outdir
+
+
+def _cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / "cfn-lint"), "--ignore-checks", "W3005", "--", str(template)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_synth_passes_cfn_lint(cli_assembly: Path) -> None:
+    template = cli_assembly / f"{DEFAULTS['stack_name']}.template.json"
+    result = _cfn_lint(template)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_checks_the_definition(cli_assembly: Path, tmp_path: Path) -> None:
+    # The definition is a plain string, so cfn-lint validates the ASL: a broken state must fail.
+    doc = json.loads((cli_assembly / f"{DEFAULTS['stack_name']}.template.json").read_text())
+    (machine,) = [r for r in doc["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    definition = json.loads(machine["Properties"]["DefinitionString"])
+    definition["States"]["Reduce"]["Type"] = "Tsak"
+    machine["Properties"]["DefinitionString"] = json.dumps(definition)
+    broken = tmp_path / "broken.template.json"
+    broken.write_text(json.dumps(doc))
+    result = _cfn_lint(broken)
+    assert result.returncode != 0 and "Tsak" in result.stdout
+
+
+def test_lambda_asset_is_only_the_runtime_package(cli_assembly: Path) -> None:
+    assets = json.loads((cli_assembly / f"{DEFAULTS['stack_name']}.assets.json").read_text())["files"]
+    zips = {h: a["source"]["path"] for h, a in assets.items() if a["source"].get("packaging") == "zip"}
+    assert len(zips) == 1, zips
+    ((asset_hash, path),) = zips.items()
+    files = {p.relative_to(cli_assembly / path).as_posix() for p in (cli_assembly / path).rglob("*") if p.is_file()}
+    expected = {
+        p.relative_to(RUNTIME_PACKAGE.parent).as_posix()
+        for p in RUNTIME_PACKAGE.rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert files == expected
+    assert all(f.startswith("featurize_lambda/") for f in files)
+    assert {"featurize_lambda/partition.py", "featurize_lambda/features.py", "featurize_lambda/reduce.py"} <= files
+    # Every function deploys that asset.
+    doc = json.loads((cli_assembly / f"{DEFAULTS['stack_name']}.template.json").read_text())
+    keys = {r["Properties"]["Code"]["S3Key"] for r in doc["Resources"].values() if r["Type"] == "AWS::Lambda::Function"}
+    assert keys == {f"{asset_hash}.zip"}
