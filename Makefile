@@ -13,9 +13,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 demo: $(VENV)/.installed
 	$(BIN)/featurize demo
 
-test: $(VENV)/.installed-dev node_modules/.installed
+# The handler and core tests run a second time under pandas 2.2 (the managed Lambda layer's major).
+LAMBDA_VENV := .venv-pandas22
+LAMBDA_TESTS := tests/test_handlers.py tests/test_core_features.py tests/test_core_partition.py tests/test_lambda_imports.py
+
+test: $(VENV)/.installed-dev $(LAMBDA_VENV)/.installed node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadfile
+	OPENBLAS_NUM_THREADS=1 $(LAMBDA_VENV)/bin/pytest -q -p no:cacheprovider $(LAMBDA_TESTS)
 
 setup: $(VENV)/.installed-dev node_modules/.installed
 
@@ -28,6 +33,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+$(LAMBDA_VENV)/.installed: requirements-lambda.txt pyproject.toml
+	test -x $(LAMBDA_VENV)/bin/python || $(PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LAMBDA_VENV)/bin/python -m pip install -q -r requirements-lambda.txt
+	$(LAMBDA_VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json
@@ -44,4 +56,4 @@ bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_minimal.py
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache
+	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .pytest_cache

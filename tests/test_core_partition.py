@@ -28,7 +28,7 @@ def test_kind_column_gives_sorted_kinds():
     frame = make_long(n_ids=3, kinds=("z", "a"), seed=4)
     normalized = normalize(frame, Columns(id="id", sort="time", value="value", kind="kind"))
     assert normalized.kinds == ["a", "z"]
-    assert normalized.frame.groupby(["id", "kind"]).size().sum() == len(frame)
+    assert normalized.frame.groupby(["id", "kind"], observed=True).size().sum() == len(frame)
 
 
 def test_wide_format_without_value_column_uses_numeric_columns_in_file_order():
