@@ -52,7 +52,7 @@ def main() -> None:
 
     from featurize.client import Runner, new_run_name
     from featurize.engine import LocalEngine
-    from featurize_lambda.core.features import PRESETS, extract
+    from featurize_lambda.core.features import extract, parse_features
     from featurize_lambda.core.partition import Columns, normalize
 
     frame = make_data(args.ids, args.points)
@@ -72,7 +72,7 @@ def main() -> None:
 
     def core() -> pd.DataFrame:
         normalized = normalize(frame, Columns(id="id", sort="time", value="value", kind=None))
-        return extract(normalized.frame, normalized.kinds, PRESETS["minimal"])
+        return extract(normalized.frame, normalized.kinds, parse_features("minimal"))
 
     core_result, t_core = timed("featurize core (normalize + extract)", core)
 

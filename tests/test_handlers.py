@@ -76,7 +76,7 @@ def test_partition_writes_chunks_of_whole_ids_then_the_manifest(s3, key):
     expected = frame.sort_values(["id", "time"])
     assert all_rows["value"].tolist() == pytest.approx(expected["value"].tolist(), rel=1e-15)
     run = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.config)["Body"].read())
-    assert run["kinds"] == ["value"] and run["config"]["features"]["mean"] is None
+    assert run["kinds"] == ["value"] and run["config"]["features"]["default"]["mean"] is None
     assert s3.get_object(Bucket="data", Key=key)["Body"].read()  # the input is untouched
 
 

