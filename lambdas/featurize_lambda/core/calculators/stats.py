@@ -1,0 +1,3 @@
+"""Distribution, count, location and reoccurrence calculators (tsfresh names), vectorized per chunk."""
+
+from __future__ import annotations
