@@ -202,6 +202,18 @@ def _report(result: RunResult, local_output: Path | None) -> None:
     _say(out, f"output: {local_output if local_output is not None else result.output}")
 
 
+def _features_option(value: str) -> Any:
+    """A preset name, or the settings document of a ``.json`` file."""
+    if not value.lower().endswith(".json"):
+        return value
+    try:
+        return json.loads(Path(value).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise _refuse(f"--features {value}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise _refuse(f"--features {value}: not valid JSON ({error})") from None
+
+
 def _fail(failure: RunFailed) -> typer.Exit:
     where = f" (in {failure.state})" if failure.state else ""
     _say(err, f"error: {failure.error}: {failure.cause}{where}")
@@ -226,7 +238,10 @@ def run(
         str | None,
         typer.Option(help="Local path or s3:// URI (.parquet or .csv); default: <input stem>.features.parquet here."),
     ] = None,
-    features: Annotated[str, typer.Option(help="Feature preset.")] = "minimal",
+    features: Annotated[
+        str,
+        typer.Option(help="minimal | efficient | comprehensive | PATH.json (tsfresh settings, per-kind, custom)."),
+    ] = "minimal",
     column_id: Annotated[str | None, typer.Option(help="Id column [default: id].")] = None,
     column_sort: Annotated[
         str | None, typer.Option(help="Time column [default: time; if absent, row order is time order].")
@@ -248,7 +263,7 @@ def run(
         "column_sort": column_sort,
         "column_value": column_value,
         "column_kind": column_kind,
-        "features": features,
+        "features": _features_option(features),
         "chunk_size": chunk_size,
     }
     _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers))
@@ -278,6 +293,30 @@ def demo(
     table = pd.read_parquet(local_output).set_index("id")
     _say(out, f"first rows (of {table.shape[1]} columns):")
     _say(out, table.iloc[:5, :4].to_string())
+
+
+@app.command()
+def features(
+    preset: Annotated[
+        str | None, typer.Option(help="Only the calculators of this preset (minimal, efficient, comprehensive).")
+    ] = None,
+) -> None:
+    """List the feature calculators: parameters, the presets that hold them, whether implemented."""
+    from featurize_lambda.core.registry import REGISTRY
+    from featurize_lambda.core.settings import PRESET_NAMES, parameter_names, presets, presets_of
+
+    if preset is not None and preset not in PRESET_NAMES:
+        raise _refuse(f"unknown preset {preset!r}; available: {list(PRESET_NAMES)}")
+    grid = presets()["comprehensive"]
+    names = list(presets()[preset]) if preset else list(grid)
+    done = sum(REGISTRY[name].implemented for name in names)
+    _say(out, f"{len(names)} calculators, {done} implemented (tsfresh 0.21.2 names and grids)")
+    for name in names:
+        params = ", ".join(sorted(parameter_names()[name])) or "-"
+        settings = len(grid[name]) if grid[name] else 1
+        state = "implemented" if REGISTRY[name].implemented else "not implemented yet"
+        held = ",".join(p[0] for p in presets_of(name))  # m, e, c
+        _say(out, f"{name:<56} {state:<20} presets={held:<6} params={params} ({settings} setting(s))")
 
 
 def _region_of(execution_arn: str, region: str | None) -> str | None:

@@ -123,3 +123,106 @@ def test_demo_generates_runs_and_shows_the_first_rows(tmp_path):
     assert_matches_oracle(table, oracle)
     assert "1000 ids, 500000 rows, 20 features, 20 chunks" in result.stdout
     assert "pressure__sum_values" in result.stdout
+
+
+def implemented_settings() -> dict:
+    """Every implemented calculator with its full comprehensive grid (tsfresh's settings dict)."""
+    from featurize_lambda.core.registry import REGISTRY
+    from featurize_lambda.core.settings import presets
+
+    return {name: params for name, params in presets()["comprehensive"].items() if REGISTRY[name].implemented}
+
+
+def test_every_implemented_calculator_end_to_end_equals_tsfresh(tmp_path):
+    import json
+
+    frame = make_long(n_ids=12, n_points=80, kinds=("a", "b"), seed=21)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    settings = implemented_settings()
+    (tmp_path / "settings.json").write_text(json.dumps(settings))
+    result = featurize(
+        "run",
+        tmp_path / "in.parquet",
+        "--output",
+        tmp_path / "out.parquet",
+        "--features",
+        tmp_path / "settings.json",
+        "--column-kind",
+        "kind",
+        "--chunk-size",
+        5,
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    from tsfresh import extract_features
+
+    oracle = extract_features(
+        frame,
+        column_id="id",
+        column_sort="time",
+        column_kind="kind",
+        column_value="value",
+        default_fc_parameters=settings,
+        disable_progressbar=True,
+        n_jobs=0,
+    )
+    assert_matches_oracle(pd.read_parquet(tmp_path / "out.parquet").set_index("id"), oracle)
+
+
+def test_per_kind_settings_and_custom_functions_end_to_end_equal_tsfresh(tmp_path):
+    import json
+
+    from custom_features.example import peak_to_peak, share_above
+
+    frame = make_long(n_ids=8, kinds=("a", "b"), seed=4)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    spec = {
+        "default": {"mean": None, "custom_features.example:peak_to_peak": None},
+        "kinds": {"b": {"maximum": None, "custom_features.example:share_above": [{"threshold": 1}]}},
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    result = featurize(
+        "run",
+        tmp_path / "in.parquet",
+        "--output",
+        tmp_path / "out.parquet",
+        "--features",
+        tmp_path / "spec.json",
+        "--column-kind",
+        "kind",
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    from tsfresh import extract_features
+
+    oracle = extract_features(
+        frame,
+        column_id="id",
+        column_sort="time",
+        column_kind="kind",
+        column_value="value",
+        default_fc_parameters={"mean": None, peak_to_peak: None},
+        kind_to_fc_parameters={"b": {"maximum": None, share_above: [{"threshold": 1}]}},
+        disable_progressbar=True,
+        n_jobs=0,
+    )
+    assert list(oracle.columns) == ["a__mean", "a__peak_to_peak", "b__maximum", "b__share_above__threshold_1"]
+    assert_matches_oracle(pd.read_parquet(tmp_path / "out.parquet").set_index("id"), oracle)
+
+
+def test_features_lists_the_catalogue():
+    result = featurize("features")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("75 calculators, ")
+    quantile = next(line for line in lines if line.startswith("quantile "))
+    assert "presets=e,c" in quantile and "params=q (8 setting(s))" in quantile
+    assert featurize("features", "--preset", "nope").exit_code == 2
+
+
+def test_bad_features_file_is_refused(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "in.parquet").write_bytes(b"x")
+    result = featurize("run", tmp_path / "in.parquet", "--features", tmp_path / "bad.json")
+    assert result.exit_code == 2 and "not valid JSON" in result.stderr
+    (tmp_path / "unknown.json").write_text('{"meen": null}')
+    result = featurize("run", tmp_path / "in.parquet", "--features", tmp_path / "unknown.json")
+    assert result.exit_code == 2 and "unknown feature calculator 'meen'" in result.stderr
