@@ -35,7 +35,8 @@ from featurize.workflow import PLACEHOLDERS, load_definition  # noqa: E402
 pytestmark = pytest.mark.xdist_group("cdk")
 
 REPO = Path(__file__).resolve().parent.parent
-RUNTIME_PACKAGE = REPO / "lambdas" / "featurize_lambda"
+LAMBDAS = REPO / "lambdas"
+RUNTIME_PACKAGE = LAMBDAS / "featurize_lambda"
 
 #: The only actions that may have Resource "*": AWS offers no resource-level permissions for them.
 STAR_RESOURCE_ACTIONS = {
@@ -109,7 +110,7 @@ def _render(value: Any) -> Any:
     if isinstance(value, list):
         return [_render(v) for v in value]
     if isinstance(value, dict) and len(value) == 1:
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref":
             return f"<{arg}>"
         if fn == "Fn::GetAtt":
@@ -288,7 +289,9 @@ def test_no_wildcard_or_service_wide_actions(which: str, request: pytest.Fixture
 
 
 @pytest.mark.parametrize("which", ["default", "variant"])
-def test_star_resource_only_for_actions_without_resource_permissions(which: str, request: pytest.FixtureRequest) -> None:
+def test_star_resource_only_for_actions_without_resource_permissions(
+    which: str, request: pytest.FixtureRequest
+) -> None:
     for policy, statement in _statements(request.getfixturevalue(which)):
         if "*" in _as_list(statement["Resource"]):
             extra = set(_as_list(statement["Action"])) - STAR_RESOURCE_ACTIONS
@@ -329,7 +332,8 @@ def test_state_machine_manages_its_own_child_executions(default: Synth) -> None:
     # The Map's permissions are a separate policy the machine depends on (no circular reference).
     map_policy = default.stack.get_logical_id(default.stack.node.find_child("DistributedMapPolicy").node.default_child)
     assert map_policy in machine["DependsOn"]
-    assert "StateMachine" not in json.dumps(default.doc["Resources"][map_policy]["Properties"])
+    machine_id = default.logical_id(default.stack.state_machine)
+    assert machine_id not in json.dumps(default.doc["Resources"][map_policy]["Properties"])
 
 
 def test_s3_permissions_per_role(default: Synth) -> None:
@@ -416,7 +420,10 @@ def test_buckets_enforce_ssl(default: Synth) -> None:
 def test_data_bucket_logs_access_to_the_log_bucket(default: Synth) -> None:
     bucket = default.doc["Resources"][default.logical_id(default.stack.bucket)]["Properties"]
     log_bucket = default.logical_id(default.stack.access_log_bucket)
-    assert bucket["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": log_bucket}, "LogFilePrefix": "s3-access/"}
+    assert bucket["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": log_bucket},
+        "LogFilePrefix": "s3-access/",
+    }
 
 
 def _lifecycle(synth: Synth) -> dict[str, dict[str, Any]]:
@@ -631,20 +638,25 @@ def test_cfn_lint_checks_the_definition(cli_assembly: Path, tmp_path: Path) -> N
     assert result.returncode != 0 and "Tsak" in result.stdout
 
 
-def test_lambda_asset_is_only_the_runtime_package(cli_assembly: Path) -> None:
+def _shipped(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def test_lambda_asset_is_only_the_runtime_code(cli_assembly: Path) -> None:
     assets = json.loads((cli_assembly / f"{DEFAULTS['stack_name']}.assets.json").read_text())["files"]
     zips = {h: a["source"]["path"] for h, a in assets.items() if a["source"].get("packaging") == "zip"}
     assert len(zips) == 1, zips
     ((asset_hash, path),) = zips.items()
-    files = {p.relative_to(cli_assembly / path).as_posix() for p in (cli_assembly / path).rglob("*") if p.is_file()}
-    expected = {
-        p.relative_to(RUNTIME_PACKAGE.parent).as_posix()
-        for p in RUNTIME_PACKAGE.rglob("*.py")
-        if "__pycache__" not in p.parts
-    }
+    files = _shipped(cli_assembly / path)
+    # Exactly the source files of lambdas/ (the runtime package and the user's custom feature modules)...
+    expected = {f for f in _shipped(LAMBDAS) if "__pycache__" not in f.split("/") and not f.endswith((".pyc", ".pyo"))}
     assert files == expected
-    assert all(f.startswith("featurize_lambda/") for f in files)
+    # ...which are Python modules and package data only: no byte code, tests, or the featurize client.
     assert {"featurize_lambda/partition.py", "featurize_lambda/features.py", "featurize_lambda/reduce.py"} <= files
+    for name in files:
+        parts = name.split("/")
+        assert name.endswith((".py", ".json")), name
+        assert parts[0] != "featurize" and "tests" not in parts and "__pycache__" not in parts, name
     # Every function deploys that asset.
     doc = json.loads((cli_assembly / f"{DEFAULTS['stack_name']}.template.json").read_text())
     keys = {r["Properties"]["Code"]["S3Key"] for r in doc["Resources"].values() if r["Type"] == "AWS::Lambda::Function"}

@@ -1,0 +1,87 @@
+"""Infrastructure constants: one place, units in every name.
+
+Values a deployer may want to change without editing code (layer versions, retention, memory, extra
+buckets) are CDK context instead: see :mod:`cdk_app.settings` and ``cdk.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, Size
+from aws_cdk import aws_lambda as lambda_
+
+#: Repository root, resolved from this file (never from the working directory).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: The Lambda code asset: the directory holding the ``featurize_lambda`` runtime package, and nothing else.
+LAMBDA_ASSET_DIR = REPO_ROOT / "lambdas"
+
+#: Never shipped in the asset even if present on disk (byte code, caches, packaging leftovers).
+LAMBDA_ASSET_EXCLUDE = (
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/*.pyo",
+    "**/.pytest_cache",
+    "**/.ruff_cache",
+    "**/*.egg-info",
+    "**/tests",
+    "**/.DS_Store",
+)
+
+# The runtime and the architecture must match the two managed layers below (their names encode both).
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+#: AWS SDK for pandas (pandas, numpy, pyarrow), published by AWS in account 336392948345 in most regions.
+#: Its version number differs per region and release: it is context (``pandas_layer_version``).
+PANDAS_LAYER_ACCOUNT = "336392948345"
+PANDAS_LAYER_NAME = "AWSSDKPandas-Python312-Arm64"
+
+#: Powertools for AWS Lambda (Python) v3, published by AWS in account 017000801446; same version in every region.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python312-arm64"
+
+#: Handlers inside the asset, per function role.
+PARTITION_HANDLER = "featurize_lambda.partition.handler"
+FEATURES_HANDLER = "featurize_lambda.features.handler"
+REDUCE_HANDLER = "featurize_lambda.reduce.handler"
+
+# Partition reads and splits the whole input table, Reduce concatenates every chunk result: both hold the
+# whole table in memory and may spill to /tmp. Defaults, overridable by context (*_memory_mb).
+PARTITION_MEMORY_MB = 4096
+PARTITION_TIMEOUT = Duration.minutes(15)  # the Lambda maximum
+PARTITION_EPHEMERAL_STORAGE = Size.gibibytes(4)  # /tmp
+
+# One Features invocation computes one chunk: 1,769 MB is exactly one vCPU. Chunks are sized by the
+# partition step to finish in a few minutes.
+FEATURES_MEMORY_MB = 1769
+FEATURES_TIMEOUT = Duration.minutes(5)
+FEATURES_EPHEMERAL_STORAGE = Size.mebibytes(512)  # /tmp, the Lambda default
+
+REDUCE_MEMORY_MB = 4096
+REDUCE_TIMEOUT = Duration.minutes(15)  # the Lambda maximum
+REDUCE_EPHEMERAL_STORAGE = Size.gibibytes(4)  # /tmp
+
+#: Lambda's memory range, MB.
+LAMBDA_MEMORY_RANGE_MB = (128, 10_240)
+
+#: Powertools service name (``POWERTOOLS_SERVICE_NAME``) of every function.
+SERVICE_NAME = "featurize"
+
+#: Prefix of the server access logs in the access-log bucket.
+ACCESS_LOGS_PREFIX = "s3-access/"
+
+#: Abort incomplete multipart uploads (partial objects are billed) after this many days.
+ABORT_MULTIPART_AFTER = Duration.days(1)
+
+#: Environment variables the functions read. The bucket lists are comma-separated bucket names.
+ENV_BUCKET = "FEATURIZE_BUCKET"
+ENV_INPUT_BUCKETS = "FEATURIZE_INPUT_BUCKETS"
+ENV_OUTPUT_BUCKETS = "FEATURIZE_OUTPUT_BUCKETS"
+
+#: CloudFormation output keys, read by the client with DescribeStacks (keep stable).
+OUTPUT_BUCKET_NAME = "BucketName"
+OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
+OUTPUT_STATE_MACHINE_NAME = "StateMachineName"
+OUTPUT_CONSOLE_URL = "StateMachineConsoleUrl"

@@ -1,0 +1,230 @@
+"""Deployment settings, parsed once from CDK context and passed to the stack as plain values.
+
+Every key has its default here and the same value in ``cdk.json`` (a test keeps them equal). Override one
+with ``npx cdk deploy -c key=value`` or by editing ``cdk.json``. Values given with ``-c`` arrive as strings,
+so lists accept ``a,b`` as well as a JSON array, and booleans accept ``true``/``false``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_logs as logs
+
+from . import constants
+
+#: Context keys and their defaults.
+DEFAULTS: dict[str, Any] = {
+    "stack_name": "FeaturizeStack",
+    "intermediate_expiry_days": 7,
+    "access_log_expiry_days": 90,
+    "versioned": False,
+    "removal_policy": "retain",
+    "auto_delete_objects": False,
+    "input_buckets": [],
+    "output_buckets": [],
+    "pandas_layer_version": 20,
+    "pandas_layer_arn": None,
+    "powertools_layer_version": 27,
+    "powertools_layer_arn": None,
+    "log_retention_days": 30,
+    "log_level": "INFO",
+    "partition_memory_mb": constants.PARTITION_MEMORY_MB,
+    "features_memory_mb": constants.FEATURES_MEMORY_MB,
+    "reduce_memory_mb": constants.REDUCE_MEMORY_MB,
+}
+
+#: CloudWatch Logs accepts only these retention periods (days).
+RETENTION_DAYS: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+_REMOVAL_POLICIES = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# S3 bucket naming rules (general purpose buckets): 3-63 chars, lowercase, digits, dots, hyphens.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+
+
+def _fail(key: str, message: str) -> ValueError:
+    return ValueError(f"CDK context {key!r}: {message} (set it in cdk.json or with -c {key}=...)")
+
+
+def _as_int(key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        number = int(value)
+    else:
+        raise _fail(key, f"expected an integer, got {value!r}")
+    if not low <= number <= high:
+        raise _fail(key, f"must be between {low} and {high}, got {number}")
+    return number
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _fail(key, f"expected true or false, got {value!r}")
+
+
+def _as_bucket_list(key: str, value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        value = json.loads(text) if text.startswith("[") else [part.strip() for part in text.split(",")]
+    if not isinstance(value, list | tuple) or not all(isinstance(name, str) for name in value):
+        raise _fail(key, f"expected a list of bucket names, got {value!r}")
+    names = tuple(dict.fromkeys(name for name in value if name))
+    bad = [name for name in names if not _BUCKET_NAME.match(name)]
+    if bad:
+        raise _fail(key, f"not valid S3 bucket names: {bad}")
+    return names
+
+
+def _as_optional_arn(key: str, value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _LAYER_ARN.match(value):
+        expected = "arn:aws:lambda:<region>:<account>:layer:<name>:<N>"
+        raise _fail(key, f"expected a layer version ARN {expected}, got {value!r}")
+    return value
+
+
+def _choice(key: str, value: Any, choices: Mapping[str, Any] | tuple[str, ...]) -> str:
+    text = str(value).strip()
+    normalized = text.upper() if key == "log_level" else text.lower()
+    if normalized not in choices:
+        raise _fail(key, f"expected one of {list(choices)}, got {value!r}")
+    return normalized
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the stack needs from context, validated.
+
+    Parameters
+    ----------
+    stack_name : str
+        CloudFormation stack name (also the construct id and the state machine's name prefix).
+    intermediate_expiry_days : int
+        Lifecycle expiration of the ``runs/`` and ``mapruns/`` prefixes (intermediate chunks, results,
+        manifests and Map Run result files), days.
+    access_log_expiry_days : int
+        Lifecycle expiration of the S3 server access logs, days.
+    versioned : bool
+        Whether the stack bucket keeps object versions (noncurrent versions then expire after
+        ``intermediate_expiry_days``).
+    removal_policy : aws_cdk.RemovalPolicy
+        What ``cdk destroy`` does with the buckets and log groups.
+    auto_delete_objects : bool
+        Empty the buckets on ``cdk destroy`` (requires ``removal_policy`` ``destroy``).
+    input_buckets : tuple of str
+        Extra buckets the partition function may read inputs from.
+    output_buckets : tuple of str
+        Extra buckets the reduce function may write outputs to.
+    pandas_layer_version, powertools_layer_version : int
+        Versions of the AWS-managed layers (the pandas one differs per region).
+    pandas_layer_arn, powertools_layer_arn : str or None
+        Full layer version ARNs, overriding account, name and version (e.g. opt-in regions where the
+        pandas layer is published from another account).
+    log_retention : aws_cdk.aws_logs.RetentionDays
+        Retention of every log group.
+    log_level : str
+        ``POWERTOOLS_LOG_LEVEL`` of the functions.
+    partition_memory_mb, features_memory_mb, reduce_memory_mb : int
+        Memory of each function, MB.
+    """
+
+    stack_name: str
+    intermediate_expiry_days: int
+    access_log_expiry_days: int
+    versioned: bool
+    removal_policy: RemovalPolicy
+    auto_delete_objects: bool
+    input_buckets: tuple[str, ...]
+    output_buckets: tuple[str, ...]
+    pandas_layer_version: int
+    pandas_layer_arn: str | None
+    powertools_layer_version: int
+    powertools_layer_arn: str | None
+    log_retention: logs.RetentionDays
+    log_level: str
+    partition_memory_mb: int
+    features_memory_mb: int
+    reduce_memory_mb: int
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> Settings:
+        """Parse settings from a context getter (``construct.node.try_get_context``).
+
+        Parameters
+        ----------
+        get : callable
+            Returns the context value of a key, or ``None`` when it is not set.
+
+        Raises
+        ------
+        ValueError
+            Naming the context key, when a value is invalid.
+        """
+
+        def value(key: str) -> Any:
+            found = get(key)
+            return DEFAULTS[key] if found is None else found
+
+        stack_name = str(value("stack_name"))
+        if not _STACK_NAME.match(stack_name):
+            raise _fail("stack_name", f"not a valid CloudFormation stack name: {stack_name!r}")
+        removal = _choice("removal_policy", value("removal_policy"), tuple(_REMOVAL_POLICIES))
+        auto_delete = _as_bool("auto_delete_objects", value("auto_delete_objects"))
+        if auto_delete and removal != "destroy":
+            raise _fail("auto_delete_objects", "true requires removal_policy=destroy")
+        retention_days = _as_int("log_retention_days", value("log_retention_days"), 1, 3653)
+        if retention_days not in RETENTION_DAYS:
+            raise _fail("log_retention_days", f"CloudWatch Logs accepts only {sorted(RETENTION_DAYS)}")
+        low, high = constants.LAMBDA_MEMORY_RANGE_MB
+        return cls(
+            stack_name=stack_name,
+            intermediate_expiry_days=_as_int("intermediate_expiry_days", value("intermediate_expiry_days"), 1, 3650),
+            access_log_expiry_days=_as_int("access_log_expiry_days", value("access_log_expiry_days"), 1, 3650),
+            versioned=_as_bool("versioned", value("versioned")),
+            removal_policy=_REMOVAL_POLICIES[removal],
+            auto_delete_objects=auto_delete,
+            input_buckets=_as_bucket_list("input_buckets", value("input_buckets")),
+            output_buckets=_as_bucket_list("output_buckets", value("output_buckets")),
+            pandas_layer_version=_as_int("pandas_layer_version", value("pandas_layer_version"), 1, 100_000),
+            pandas_layer_arn=_as_optional_arn("pandas_layer_arn", value("pandas_layer_arn")),
+            powertools_layer_version=_as_int("powertools_layer_version", value("powertools_layer_version"), 1, 100_000),
+            powertools_layer_arn=_as_optional_arn("powertools_layer_arn", value("powertools_layer_arn")),
+            log_retention=RETENTION_DAYS[retention_days],
+            log_level=_choice("log_level", value("log_level"), _LOG_LEVELS),
+            partition_memory_mb=_as_int("partition_memory_mb", value("partition_memory_mb"), low, high),
+            features_memory_mb=_as_int("features_memory_mb", value("features_memory_mb"), low, high),
+            reduce_memory_mb=_as_int("reduce_memory_mb", value("reduce_memory_mb"), low, high),
+        )
