@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test setup lint synth bench clean
+.PHONY: demo test setup lint synth bench bench-features clean
 
 demo: $(VENV)/.installed
 	$(BIN)/featurize demo
@@ -54,6 +54,9 @@ synth: $(VENV)/.installed node_modules/.installed
 
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_minimal.py
+
+bench-features: $(VENV)/.installed-dev
+	$(PY) benchmarks/bench_features.py --per-calculator
 
 clean:
 	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .pytest_cache

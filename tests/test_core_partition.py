@@ -86,3 +86,25 @@ def test_chunks_hold_whole_ids(chunk_size):
     assert all(n == ids_per_chunk for n in per_chunk[:-1]) and per_chunk[-1] <= ids_per_chunk
     if chunk_size is not None:
         assert ids_per_chunk == chunk_size
+
+
+@pytest.mark.parametrize("presorted", [True, False])
+def test_sorted_input_skips_the_sort_and_gives_the_same_frame(presorted):
+    frame = make_long(n_ids=6, seed=9)
+    frame["id"] = frame["id"].str[1:].astype(int)
+    if presorted:
+        frame = frame.sort_values(["id", "time"], ignore_index=True)
+    normalized = normalize(frame, LONG).frame
+    expected = frame.sort_values(["id", "time"], kind="stable")
+    assert normalized["id"].tolist() == expected["id"].tolist()
+    assert normalized["value"].tolist() == expected["value"].tolist()
+
+
+def test_is_sorted_checks_every_key():
+    from featurize_lambda.core.partition import _is_sorted
+
+    frame = pd.DataFrame({"id": [1, 1, 2, 2], "t": [0, 1, 0, 1]})
+    assert _is_sorted(frame, ["id", "t"])
+    assert not _is_sorted(frame.iloc[[0, 1, 3, 2]], ["id", "t"])
+    assert not _is_sorted(frame.iloc[[2, 3, 0, 1]], ["id", "t"])
+    assert not _is_sorted(frame.assign(id=["a", "a", "b", "b"]), ["id", "t"])  # strings: always sorted

@@ -60,6 +60,23 @@ def _as_float(values: pd.Series, column: str) -> np.ndarray:
     return converted.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _is_sorted(frame: pd.DataFrame, order: list[str]) -> bool:
+    """Whether ``frame`` is already sorted lexicographically by ``order`` (an O(n) check that saves a sort).
+
+    Only plain numeric keys are checked; anything else (strings, categoricals) is sorted.
+    """
+    keys = [frame[c].to_numpy() for c in order]
+    if len(frame) < 2 or not all(k.dtype.kind in "iuf" for k in keys):
+        return len(frame) < 2
+    tied = np.ones(len(frame) - 1, dtype=bool)  # rows equal on every key so far
+    for key in keys:
+        before, after = key[:-1], key[1:]
+        if np.any(tied & (after < before)):
+            return False
+        tied &= after == before
+    return True
+
+
 def normalize(table: pd.DataFrame, columns: Columns) -> Normalized:
     """Check the input's columns and types and bring it into the chunk layout.
 
@@ -128,7 +145,8 @@ def normalize(table: pd.DataFrame, columns: Columns) -> Normalized:
         if sort is not None:
             long["_sort"] = np.tile(table[sort].to_numpy(), len(wide))
     order = ["id"] + (["kind"] if len(kinds) > 1 else []) + (["_sort"] if sort is not None else [])
-    long = long.sort_values(order, kind="stable", ignore_index=True)
+    if not _is_sorted(long, order):
+        long = long.sort_values(order, kind="stable", ignore_index=True)
     return Normalized(frame=long[["id", "kind", "value"]], kinds=kinds, notes=notes)
 
 
