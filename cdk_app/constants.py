@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 #: Repository root, resolved from this file (never from the working directory).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-#: The Lambda code asset: the directory holding the ``featurize_lambda`` runtime package, and nothing else.
+#: The Lambda code asset: the runtime packages (``featurize_lambda``, ``custom_features``) and nothing else.
 LAMBDA_ASSET_DIR = REPO_ROOT / "lambdas"
 
 #: Never shipped in the asset even if present on disk (byte code, caches, packaging leftovers).

@@ -80,7 +80,8 @@ class FeaturizeStack(Stack):
         self.access_log_bucket = self._access_log_bucket()
         self.bucket = self._data_bucket()
 
-        # One asset, shared by the three functions: the runtime package only.
+        # One asset, shared by the three functions: the runtime code of lambdas/ (featurize_lambda and the
+        # user's custom_features modules), without byte code or caches.
         code = lambda_.Code.from_asset(str(constants.LAMBDA_ASSET_DIR), exclude=list(constants.LAMBDA_ASSET_EXCLUDE))
         layers = self._layers()
         self.input_bucket_names = [self.bucket.bucket_name, *settings.input_buckets]

@@ -516,6 +516,12 @@ def test_cdk_json_holds_the_setting_defaults_and_the_recommended_feature_flags()
     assert json.loads(CDK_JSON.read_text())["app"] == ".venv/bin/python -m cdk_app.app"
 
 
+def test_feature_flags_reach_apps_built_outside_the_cli(default: Synth) -> None:
+    # pytest and plain python get cdk.json's context from build_app, as the CLI would pass it.
+    assert default.app.node.try_get_context("@aws-cdk/aws-iam:minimizePolicies") is True
+    assert default.app.node.try_get_context("@aws-cdk/core:target-partitions") == ["aws", "aws-cn"]
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
@@ -621,6 +627,14 @@ def _cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
 
 def test_cli_synth_passes_cfn_lint(cli_assembly: Path) -> None:
     template = cli_assembly / f"{DEFAULTS['stack_name']}.template.json"
+    result = _cfn_lint(template)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_variant_template_passes_cfn_lint(variant: Synth, tmp_path: Path) -> None:
+    # Versioning, extra buckets and CDK's auto-delete custom resources are valid CloudFormation too.
+    template = tmp_path / "variant.template.json"
+    template.write_text(json.dumps(variant.doc))
     result = _cfn_lint(template)
     assert result.returncode == 0, result.stdout + result.stderr
 
