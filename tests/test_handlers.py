@@ -204,6 +204,9 @@ def test_partition_fails_fast_on_buckets_the_stack_was_not_granted(s3):
     with pytest.raises(InputError, match="output bucket 'data' is not granted .* context key output_buckets"):
         partition({"input": {"input": uri, "output": "s3://data/o.parquet"}, "execution_name": "run-1"}, reads_data, s3)
     assert keys_under(s3, "runs/") == []
+    outside = {"input": uri, "output": f"s3://{BUCKET}/elsewhere.parquet"}
+    with pytest.raises(InputError, match="outputs go under outputs/"):
+        partition({"input": outside, "execution_name": "run-1"}, reads_data, s3)
     assert partition({"input": {"input": uri}, "execution_name": "run-1"}, reads_data, s3)["chunks"] == 1
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from .core.settings import FeatureSpec, parse_features
 from .errors import InputError
+from .keys import OUTPUTS_PREFIX
 
 #: Fields of the execution input, with their defaults. ``input`` is the only required one.
 INPUT_DEFAULTS: dict[str, Any] = {
@@ -65,7 +66,12 @@ class Environment:
             Naming the CDK context key to set, instead of an AccessDenied deep inside a chunk.
         """
         granted = self.input_buckets if what == "input" else self.output_buckets
-        bucket, _ = parse_s3_uri(uri, what)
+        bucket, key = parse_s3_uri(uri, what)
+        if granted is not None and what == "output" and bucket == self.bucket and not key.startswith(OUTPUTS_PREFIX):
+            raise InputError(
+                f"output {uri}: in the stack bucket, outputs go under {OUTPUTS_PREFIX} "
+                f"(e.g. s3://{bucket}/{OUTPUTS_PREFIX}{key.rsplit('/', 1)[-1]})"
+            )
         if granted is not None and bucket not in granted:
             raise InputError(
                 f"{what} bucket {bucket!r} is not granted to this stack (granted: {sorted(granted)}); add it to "
