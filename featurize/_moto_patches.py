@@ -6,6 +6,11 @@
    about 1,000 items dies of a ``RecursionError`` in a daemon thread and leaves the execution RUNNING
    forever. Their ``_eval_pool`` methods are replaced by loops with the same steps in the same order.
 
+3. moto's ``AWS::StepFunctions::StateMachine`` ignores ``DefinitionSubstitutions`` and creates the
+   machine in the backend that does not execute. The replacement applies the substitutions and creates
+   it in the executing backend, so a synthesized CDK template can be deployed into the local engine
+   (the deploy rehearsal).
+
 ``tests/test_moto_patches.py`` fails if a moto upgrade moves or changes what is patched here.
 """
 
@@ -16,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
+from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (  # noqa: E501
     DistributedItemProcessorWorker,
 )
@@ -97,12 +103,33 @@ LOOPED_WORKERS = (
 )
 
 
+def _state_machine_from_cloudformation(
+    cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+) -> StateMachine:
+    """Replacement of ``StateMachine.create_from_cloudformation_json`` (a classmethod)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+    from moto.stepfunctions.utils import cfn_to_api_tags
+
+    properties = cloudformation_json["Properties"]
+    definition = properties.get("DefinitionString", "")
+    for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    backend = stepfunctions_parser_backends[account_id][region_name]
+    return backend.create_state_machine(
+        properties.get("StateMachineName", resource_name),
+        definition,
+        properties.get("RoleArn", ""),
+        tags=cfn_to_api_tags(properties.get("Tags", [])),
+    )
+
+
 def install() -> None:
     """Apply every patch (idempotent)."""
     global _installed
     if _installed:
         return
     LambdaFunction._invoke_lambda = _invoke_lambda
+    StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)
     for cls, open_job_frame, close_frame, record in LOOPED_WORKERS:
         cls._eval_pool = _looping_eval_pool(open_job_frame, close_frame, record)
     _installed = True

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: BLAS/OpenMP thread variables pinned to one thread: workers already use every core.
@@ -48,8 +50,24 @@ def warm(modules: tuple[str, ...]) -> int:
     return os.getpid()
 
 
-def invoke(handler: str, event: Any, variables: dict[str, str], function_name: str) -> tuple[Any, bool]:
+def _use_code_dir(code_dir: str) -> None:
+    """Import the packages of ``code_dir`` (an unpacked asset) from there, not from the installed copy."""
+    if sys.path[0] != code_dir:
+        sys.path.insert(0, code_dir)
+    packages = {p.name for p in Path(code_dir).iterdir() if p.is_dir()}
+    for name in list(sys.modules):
+        top = name.partition(".")[0]
+        module_file = getattr(sys.modules[name], "__file__", None) or ""
+        if top in packages and not module_file.startswith(code_dir):
+            del sys.modules[name]
+
+
+def invoke(
+    handler: str, event: Any, variables: dict[str, str], function_name: str, code_dir: str | None = None
+) -> tuple[Any, bool]:
     """Call ``module.function`` (the Lambda ``Handler`` string) as the Lambda runtime would.
+
+    ``code_dir``, when given, is the function's unpacked code asset: the handler is imported from it.
 
     Returns
     -------
@@ -57,6 +75,8 @@ def invoke(handler: str, event: Any, variables: dict[str, str], function_name: s
         ``(payload, errored)``; an error becomes ``{"errorType", "errorMessage", "stackTrace"}``.
     """
     os.environ.update(variables)
+    if code_dir is not None:
+        _use_code_dir(code_dir)
     try:
         module_name, _, function = handler.rpartition(".")
         entry = getattr(importlib.import_module(module_name), function)

@@ -13,17 +13,21 @@ environment of the calling process (a notebook, say) is never pointed at the eng
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import multiprocessing
 import os
+import shutil
+import tempfile
 import threading
 import urllib.request
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -100,6 +104,9 @@ class LocalEngine:
         Overrides of :data:`HANDLERS` (role -> ``module.function``), for tests.
     log_level : str
         Powertools log level inside the handlers.
+    create_resources : bool
+        Create the bucket, functions and state machine; False leaves an empty engine (for deploying a
+        synthesized CDK template into it: the deploy rehearsal).
     """
 
     def __init__(
@@ -109,12 +116,16 @@ class LocalEngine:
         port: int = 0,
         handlers: dict[str, str] | None = None,
         log_level: str = "WARNING",
+        create_resources: bool = True,
     ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.host = host
         self.port = port
         self.handlers = HANDLERS | (handlers or {})
         self.log_level = log_level
+        self.create_resources = create_resources
+        #: Function name -> the directory its code ran from, when it came from a deployed asset.
+        self.code_dirs: dict[str, str] = {}
         self.info: EngineInfo | None = None
         self._endpoint: str | None = None
         self._server: Any = None
@@ -153,7 +164,8 @@ class LocalEngine:
         _moto_api(endpoint, "config", {"stepfunctions": {"execute_state_machine": True}})
         self._endpoint = endpoint
         _moto_patches.set_dispatcher(self._dispatch)
-        self.info = EngineInfo(endpoint, REGION, BUCKET, self._create_resources())
+        if self.create_resources:
+            self.info = EngineInfo(endpoint, REGION, BUCKET, self._create_resources())
         return self.info
 
     def close(self) -> None:
@@ -192,6 +204,13 @@ class LocalEngine:
             **CREDENTIALS,
         )
 
+    @property
+    def endpoint_url(self) -> str:
+        """The engine's endpoint (``http://127.0.0.1:<port>``)."""
+        if self._endpoint is None:
+            raise RuntimeError("the engine is not started")
+        return self._endpoint
+
     def target(self):  # noqa: ANN201 - the type lives in the client module
         """The :class:`featurize.client.Target` of this engine (its bucket and state machine)."""
         from .client import Target
@@ -222,7 +241,8 @@ class LocalEngine:
         try:
             # The endpoint travels with each invocation, as a Lambda's environment does.
             variables = dict(function.environment_vars) | {"AWS_ENDPOINT_URL": self._endpoint}
-            future = pool.submit(_worker.invoke, function.handler, event, variables, function.function_name)
+            code_dir = self._code_dir(function)
+            future = pool.submit(_worker.invoke, function.handler, event, variables, function.function_name, code_dir)
             return future.result()
         except BrokenProcessPool:
             # A worker died (out of memory, killed): as on AWS, the invocation fails without a payload
@@ -230,6 +250,35 @@ class LocalEngine:
             if self._pool is pool:
                 self._pool = self._new_pool()
             return {"errorType": "Runtime.ExitError", "errorMessage": "the worker process died"}, True
+
+    def _code_dir(self, function: Any) -> str | None:
+        """Where a function's deployed code asset is unpacked, if it holds its handler module.
+
+        Functions created by this engine carry a placeholder zip and run the installed package; a
+        function deployed from a CDK template runs from its own asset, as on AWS.
+        """
+        code = getattr(function, "code_bytes", b"") or b""
+        module_path = function.handler.rpartition(".")[0].replace(".", "/") + ".py"
+        digest = hashlib.sha256(code).hexdigest()[:16]
+        directory = Path(tempfile.gettempdir()) / "featurize-assets" / digest
+        if not directory.is_dir():
+            try:
+                with zipfile.ZipFile(io.BytesIO(code)) as archive:
+                    if module_path not in archive.namelist():
+                        return None
+                    staging = Path(tempfile.mkdtemp(prefix="featurize-asset-"))
+                    archive.extractall(staging)
+            except zipfile.BadZipFile:
+                return None
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                staging.rename(directory)
+            except OSError:  # another thread unpacked the same asset first
+                shutil.rmtree(staging, ignore_errors=True)
+        if not (directory / module_path).is_file():
+            return None
+        self.code_dirs[function.function_name] = str(directory)
+        return str(directory)
 
     def _create_resources(self) -> str:
         iam, s3, lam, sfn = (self.client(name) for name in ("iam", "s3", "lambda", "stepfunctions"))

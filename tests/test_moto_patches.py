@@ -9,6 +9,7 @@ import os
 import moto
 import pytest
 from moto.awslambda.models import LambdaFunction
+from moto.stepfunctions.models import StateMachine
 
 from featurize import _moto_patches
 from featurize.engine import BUCKET, ROLE_NAME
@@ -23,6 +24,8 @@ def test_moto_is_the_pinned_version():
 def test_patched_methods_exist_with_the_signatures_the_patches_assume():
     _moto_patches.install()
     assert LambdaFunction._invoke_lambda is _moto_patches._invoke_lambda
+    # the CloudFormation hook is exercised end to end by tests/test_deploy_rehearsal.py
+    assert StateMachine.create_from_cloudformation_json.__func__ is _moto_patches._state_machine_from_cloudformation
     for cls, *_ in _moto_patches.LOOPED_WORKERS:
         assert "_eval_pool" in vars(cls)
         assert list(inspect.signature(cls._eval_pool).parameters) == ["self", "job", "worker_frame"]
