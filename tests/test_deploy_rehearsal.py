@@ -24,7 +24,7 @@ from .conftest import assert_matches_oracle, make_long, tsfresh_minimal
 
 STACK = "RehearsalStack"
 # moto skips bucket policies (IAM and TLS enforcement are checked by the template tests instead).
-pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.S3.BucketPolicy")
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy")
 
 
 def zip_directory(directory: Path) -> bytes:
