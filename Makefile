@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test setup lint synth bench bench-features clean
+.PHONY: demo test setup lint synth deploy bench bench-features clean
 
 demo: $(VENV)/.installed
 	$(BIN)/featurize demo
@@ -51,6 +51,10 @@ lint: $(VENV)/.installed-dev
 
 synth: $(VENV)/.installed node_modules/.installed
 	npx cdk synth -q --no-notices
+
+# Deploys to the AWS account and region of your AWS configuration (run `npx cdk bootstrap` once first).
+deploy: $(VENV)/.installed node_modules/.installed
+	npx cdk deploy --no-notices
 
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_minimal.py
