@@ -10,11 +10,10 @@ from tsfresh.feature_extraction import feature_calculators as fc
 
 from featurize_lambda.core.registry import output_format
 
-#: Relative tolerance per calculator where tsfresh's dependency is iterative or approximate
-#: (the README states each); everything else is held to :data:`RTOL`.
+#: Default relative tolerance; a calculator registered with a looser ``rtol`` (only where tsfresh's
+#: dependency is iterative or approximate, at most 1e-6, stated in the README) is held to that.
 RTOL = 1e-9
 ATOL = 1e-12
-TOLERANCE: dict[str, float] = {}
 
 
 def tsfresh_values(name: str, x: np.ndarray, params: list[dict] | None) -> list[tuple[str, float]]:

@@ -77,6 +77,11 @@ class Calculator:
         ``compute(segments, params) -> [(suffix, values), ...]``; None when not implemented yet.
     empty : callable
         ``empty(params) -> [(suffix, value)]``: the values tsfresh gives for an empty series.
+    notes : str
+        Remarks for the catalogue (a deliberate deviation from tsfresh, say).
+    rtol : float
+        Relative tolerance to tsfresh: 1e-9 for closed forms; up to 1e-6 where tsfresh's dependency is
+        iterative or approximate (optimizers, interpolated p-value tables, peak searches).
     """
 
     name: str
@@ -84,6 +89,7 @@ class Calculator:
     compute: Callable[[Segments, Sequence[Params] | None], Result] | None
     empty: Callable[[Sequence[Params] | None], list[tuple[str, float]]] | None = None
     notes: str = ""
+    rtol: float = 1e-9
 
     @property
     def implemented(self) -> bool:
@@ -100,20 +106,20 @@ def _register(calculator: Calculator) -> None:
     REGISTRY[calculator.name] = calculator
 
 
-def simple(name: str, empty: float = np.nan, notes: str = "") -> Callable:
+def simple(name: str, empty: float = np.nan, notes: str = "", rtol: float = 1e-9) -> Callable:
     """Register ``f(segments) -> array`` as the parameterless calculator ``name``."""
 
     def register(function: Callable[[Segments], np.ndarray]) -> Callable[[Segments], np.ndarray]:
         def compute(segments: Segments, params: Sequence[Params] | None) -> Result:
             return [("", np.asarray(function(segments), dtype=np.float64))]
 
-        _register(Calculator(name, "simple", compute, lambda params: [("", empty)], notes))
+        _register(Calculator(name, "simple", compute, lambda params: [("", empty)], notes, rtol))
         return function
 
     return register
 
 
-def parametrized(name: str, empty: float = np.nan, notes: str = "") -> Callable:
+def parametrized(name: str, empty: float = np.nan, notes: str = "", rtol: float = 1e-9) -> Callable:
     """Register ``f(segments, **param) -> array`` as the tsfresh simple calculator ``name`` with parameters."""
 
     def register(function: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
@@ -126,7 +132,7 @@ def parametrized(name: str, empty: float = np.nan, notes: str = "") -> Callable:
         def on_empty(params: Sequence[Params] | None) -> list[tuple[str, float]]:
             return [(output_format(param), empty) for param in params or ()]
 
-        _register(Calculator(name, "simple", compute, on_empty, notes))
+        _register(Calculator(name, "simple", compute, on_empty, notes, rtol))
         return function
 
     return register
@@ -136,6 +142,7 @@ def combiner(
     name: str,
     empty: Callable[[Sequence[Params]], list[tuple[str, float]]] | None = None,
     notes: str = "",
+    rtol: float = 1e-9,
 ) -> Callable:
     """Register ``f(segments, params) -> [(suffix, array), ...]`` as the tsfresh combiner ``name``.
 
@@ -155,7 +162,7 @@ def combiner(
             probe = Segments(np.zeros(1), np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64))
             return [(suffix, np.nan) for suffix, _ in function(probe, params or [])]
 
-        _register(Calculator(name, "combiner", compute, on_empty, notes))
+        _register(Calculator(name, "combiner", compute, on_empty, notes, rtol))
         return function
 
     return register
