@@ -3,4 +3,4 @@
 Each module registers its calculators with the decorators of :mod:`featurize_lambda.core.registry`.
 """
 
-from . import basic, dynamics, stats  # noqa: F401
+from . import basic, dynamics, models, spectral, stats  # noqa: F401

@@ -1,0 +1,3 @@
+"""Calculators tsfresh computes with statsmodels (ADF, AR, PACF) and the entropy estimators, in numpy."""
+
+from __future__ import annotations
