@@ -296,6 +296,32 @@ def demo(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")] = 4566,
+    workers: WorkersOption = None,
+    info_file: Annotated[Path, typer.Option(help="Where the connection info (JSON) is written.")] = Path(
+        "featurize-serve.json"
+    ),
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (the engine has no authentication).")
+    ] = False,
+) -> None:
+    """Run the local engine as a long-lived endpoint for the AWS CLI, boto3 and `featurize run --endpoint`."""
+    from featurize.serve import is_loopback
+    from featurize.serve import serve as run_server
+
+    if not is_loopback(host):
+        if not allow_remote:
+            raise _refuse(f"--host {host} is not a loopback address: add --allow-remote to expose the engine")
+        _say(err, f"warning: the engine on {host} has no authentication: anyone who reaches it can use it")
+    try:
+        run_server(host, port, workers, info_file, lambda line: _say(out, line))
+    except OSError as error:
+        raise _refuse(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
+@app.command()
 def features(
     preset: Annotated[
         str | None, typer.Option(help="Only the calculators of this preset (minimal, efficient, comprehensive).")

@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import urllib.request
@@ -80,6 +81,16 @@ def _moto_api(endpoint: str, action: str, document: dict[str, Any] | None) -> No
     request = urllib.request.Request(f"{endpoint}/moto-api/{action}", data=data, method="POST")
     with urllib.request.urlopen(request, timeout=30) as response:
         response.read()
+
+
+def _check_port(host: str, port: int) -> None:
+    """Raise OSError if ``host:port`` cannot be bound (moto's server thread would hang on it instead)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
 
 
 def _dummy_zip() -> bytes:
@@ -144,6 +155,12 @@ class LocalEngine:
                     f"through its endpoint {_running._endpoint}"
                 )
             _running = self
+        try:
+            _check_port(self.host, self.port)
+        except OSError:
+            with _running_lock:
+                _running = None
+            raise
         _moto_patches.install()
         # Workers start first: they import pandas and the handlers while this process starts moto.
         self._pool = self._new_pool()
