@@ -5,3 +5,7 @@ machine through the local engine (:mod:`featurize.engine`).
 """
 
 __version__ = "0.1.0"
+
+from featurize.api import InputError, Run, RunFailed, extract_features, run  # noqa: E402
+
+__all__ = ["InputError", "Run", "RunFailed", "extract_features", "run", "__version__"]

@@ -16,11 +16,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from featurize import __version__
-from featurize.client import Progress as RunProgress
 from featurize.client import RunFailed, Runner, RunResult, Target, execution_name, new_run_name
+from featurize.progress import watch_with_progress
 from featurize.targets import TargetError, open_target
 from featurize_lambda.core.features import parse_features
 from featurize_lambda.errors import InputError
@@ -117,24 +116,11 @@ def build_execution_input(input_uri: str, output_uri: str | None, options: dict[
 
 
 def _watch(runner: Runner, arn: str, name: str) -> RunResult:
-    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task("Partition", total=None)
-
-        def update(progress: RunProgress) -> None:
-            bar.update(task, description=progress.stage, total=progress.chunks_total, completed=progress.chunks_done)
-
-        try:
-            result = runner.watch(arn, name, update)
-        except KeyboardInterrupt:
-            runner.stop(arn, "stopped by the user (Ctrl-C)")
-            _say(err, f"interrupted: stopped execution {arn}")
-            raise typer.Exit(code=130) from None
-        except RunFailed:
-            bar.update(task, description="Failed")
-            raise
-        bar.update(task, description="Done", total=result.summary.get("chunks"), completed=result.summary.get("chunks"))
-        return result
+    try:
+        return watch_with_progress(runner, arn, name, err)
+    except KeyboardInterrupt:
+        _say(err, f"interrupted: stopped execution {arn}")
+        raise typer.Exit(code=130) from None
 
 
 def execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -31,11 +32,14 @@ class RunFailed(Exception):
         The human-readable cause (the handler's ``errorMessage`` when there is one).
     state : str or None
         The step that failed (``Partition``, ``Features``, ``Reduce``), when known.
+    chunks : list of int
+        The failed chunks named by the cause (``ChunkFailed``), else empty.
     """
 
     def __init__(self, error: str, cause: str, state: str | None, execution_arn: str, status: str) -> None:
         self.error, self.cause, self.state = error, cause, state
         self.execution_arn, self.status = execution_arn, status
+        self.chunks = [int(n) for n in re.findall(r"\bchunk (\d+) \(", cause)]
         where = f" (in {state})" if state else ""
         super().__init__(f"{error}: {cause}{where}")
 

@@ -5,8 +5,11 @@ class FeaturizeError(Exception):
     """Base class of every error featurize raises on purpose."""
 
 
-class InputError(FeaturizeError):
-    """The execution input or the input table is invalid; the message says what to fix."""
+class InputError(FeaturizeError, ValueError):
+    """The execution input or the input table is invalid; the message says what to fix.
+
+    A ``ValueError`` too, as tsfresh raises for bad arguments.
+    """
 
 
 class ChunkFailed(FeaturizeError):
