@@ -9,6 +9,7 @@ per-series Python loop, because it is inherently sequential.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -39,12 +40,24 @@ def _hann_periodic(m: int) -> np.ndarray:
     return w
 
 
+def _blocks(s: Segments) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``s.blocks()``, with a copy-free fast path when all series have one length and lie back to back."""
+    n = len(s)
+    if n:
+        length = int(s.lengths[0])
+        first = int(s.starts[0])
+        if (s.lengths == length).all() and (np.diff(s.starts) == length).all():
+            return [(np.arange(n), s.values[first : first + n * length].reshape(n, length))]
+    return s.blocks()
+
+
 def _welch_block(block: np.ndarray) -> np.ndarray:
     """``scipy.signal.welch(x, nperseg=min(len(x), 256))[1]`` for every row of ``block`` at once.
 
     Hann (periodic) window, segments of ``nperseg`` with 50 % overlap, each segment's mean
     removed, density scaling, one-sided spectrum, mean over segments. The operations follow
-    scipy's ``ShortTimeFFT`` path step by step, so the result agrees to rounding.
+    scipy's ``ShortTimeFFT`` path step by step (including the summation order of the final mean), so
+    the result agrees to rounding.
     """
     rows, length = block.shape
     nperseg = min(length, _WELCH_MAX_NPERSEG)
@@ -54,20 +67,39 @@ def _welch_block(block: np.ndarray) -> np.ndarray:
     window = _hann_periodic(nperseg)
     # ShortTimeFFT.fac_psd: 1 / sqrt(sum(win**2) / T), summed with Python's sequential sum
     window = window * (1 / np.sqrt(np.cumsum(window**2)[-1] / 1.0))
-    starts = np.arange(n_slices) * hop
-    slices = block[:, starts[:, None] + np.arange(nperseg)]  # (rows, slices, nperseg)
+    slices = np.lib.stride_tricks.sliding_window_view(block, nperseg, axis=1)[:, : n_slices * hop : hop]
     slices = slices - np.mean(slices, axis=-1, keepdims=True)  # detrend="constant"
-    spectrum = np.fft.rfft(slices * window, n=nperseg, axis=-1)
-    power = spectrum.real**2 + spectrum.imag**2
+    slices *= window
+    spectrum = np.fft.rfft(slices, n=nperseg, axis=-1)  # (rows, slices, n_freq)
+    power = spectrum.real**2
+    power += spectrum.imag**2
     power[..., 1 : -1 if nperseg % 2 == 0 else None] *= 2  # one-sided: double all but DC/Nyquist
-    # average over slices along a contiguous last axis, as scipy does (same summation order)
-    power = np.ascontiguousarray(np.swapaxes(power, 1, 2))
-    return power.mean(axis=-1) if n_slices > 1 else power[..., 0]
+    if n_slices == 1:
+        return power[:, 0]
+    # scipy averages along a contiguous last axis: numpy sums fewer than 8 values sequentially
+    # (which a reduction over the middle axis also does), more pairwise (needs that layout).
+    if n_slices < 8:
+        return power.sum(axis=1) / n_slices
+    return np.ascontiguousarray(np.swapaxes(power, 1, 2)).mean(axis=-1)
+
+
+#: (weak reference to the last Segments, its Welch spectra), replaced as a whole.
+_welch_cache: tuple = (None, None)
 
 
 def _welch_blocks(s: Segments) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Welch spectra per block of equal-length series: ``[(segment indices, (n, n_freq)), ...]``."""
-    return [(rows, _welch_block(block)) for rows, block in s.blocks()]
+    """Welch spectra per block of equal-length series: ``[(segment indices, (n, n_freq)), ...]``.
+
+    The spectra of the last chunk are kept (by weak reference to its Segments) so that
+    ``spkt_welch_density`` and every parameter of ``fourier_entropy`` share one computation.
+    """
+    global _welch_cache
+    ref, cached = _welch_cache
+    if ref is not None and ref() is s:
+        return cached
+    result = [(rows, _welch_block(block)) for rows, block in _blocks(s)]
+    _welch_cache = (weakref.ref(s), result)
+    return result
 
 
 @combiner("spkt_welch_density")
@@ -153,33 +185,35 @@ def _lz_symbols(s: Segments, bins: int) -> np.ndarray:
     ``searchsorted`` returns). A series with a NaN has NaN edges, so every symbol is 0, as in tsfresh.
     """
     x = s.values
-    low = np.minimum.reduceat(x, s.starts)
-    high = np.maximum.reduceat(x, s.starts)
     if bins < 1:
         return np.zeros(len(x), dtype=np.int64)
+    low = np.minimum.reduceat(x, s.starts)
+    high = np.maximum.reduceat(x, s.starts)
+    span = high - low
     edges = _linspace_rows(low, high, bins + 1)[:, 1:]  # (segments, bins)
-    seg = s.segment_of_row
-    lo, hi = low[seg], high[seg]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        estimate = np.floor((x - lo) / (hi - lo) * bins)
-    estimate = np.where(np.isfinite(estimate), estimate, 0.0)
-    k = np.clip(estimate, 0, bins).astype(np.int64)
-    finite = np.isfinite(lo) & np.isfinite(hi)
+        position = (x - np.repeat(low, s.lengths)) / np.repeat(span, s.lengths) * bins
+        # how far the rounded position can be from the exact edges, in units of a bin
+        slack = 64 * np.finfo(np.float64).eps * (np.maximum(np.abs(low), np.abs(high)) / span + 1) * bins
+    floor = np.floor(position)
+    usable = np.isfinite(floor)
+    k = np.where(usable, np.minimum(np.maximum(floor, 0), bins), 0).astype(np.int64)
+    finite = np.repeat(np.isfinite(span) & (span > 0), s.lengths)  # constant or NaN series: all 0
     k[~finite] = 0
+    # values near an edge: count the edges strictly below the value exactly (searchsorted "left")
+    fraction = position - floor
+    near = np.repeat(slack, s.lengths)
+    pos = np.flatnonzero(finite & ~((fraction > near) & (fraction < 1 - near)))
     flat = edges.ravel()
-    base = seg * bins
-    while True:  # step down while the edge below is not below the value
-        down = finite & (k > 0)
-        down[down] = flat[base[down] + k[down] - 1] >= x[down]
-        if not down.any():
-            break
-        k[down] -= 1
-    while True:  # step up while the edge at k is still below the value
-        up = finite & (k < bins)
-        up[up] = flat[base[up] + k[up]] < x[up]
-        if not up.any():
-            break
-        k[up] += 1
+    base = s.segment_of_row[pos] * bins
+    kk, xx = k[pos], x[pos]
+    while len(pos):
+        below = (kk > 0) & (flat[base + np.maximum(kk - 1, 0)] >= xx)
+        above = (kk < bins) & (flat[base + np.minimum(kk, bins - 1)] < xx)
+        move = below | above
+        kk = kk - below + above
+        k[pos] = kk
+        pos, base, kk, xx = pos[move], base[move], kk[move], xx[move]
     return k
 
 
@@ -191,19 +225,20 @@ def _lz_phrase_count(sequence: list[int], base: int) -> int:
     down it: one dict look-up per symbol (tsfresh slices and hashes a tuple per step). A trailing
     sub-word that is already known is not counted, as in tsfresh.
     """
-    trie: dict[int, int] = {}
+    trie: dict[int, int] = {}  # (node id * base + symbol) -> child node id * base
+    get = trie.get
     node = 0
-    count = 0
+    last = 0
     for symbol in sequence:
-        key = node * base + symbol
-        child = trie.get(key)
+        key = node + symbol
+        child = get(key)
         if child is None:
-            count += 1
-            trie[key] = count
+            last += base
+            trie[key] = last
             node = 0
         else:
             node = child
-    return count
+    return last // base
 
 
 @parametrized("lempel_ziv_complexity")
