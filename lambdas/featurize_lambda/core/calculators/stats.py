@@ -1,3 +1,887 @@
-"""Distribution, count, location and reoccurrence calculators (tsfresh names), vectorized per chunk."""
+"""Distribution, count, location and reoccurrence calculators (tsfresh names), vectorized per chunk.
+
+Every calculator works on all series of a chunk at once: segment reductions (``np.add.reduceat``),
+cumulative counts, and row-wise numpy on 2-D blocks of (padded) equal-length series.
+
+Exactness where tsfresh compares floats. Several calculators compare values with a mean or a standard
+deviation (``x > mean``, ``std > r * range``...). A sum computed in a different order than numpy's
+pairwise summation can differ in the last bits, which would flip such a comparison when a value sits
+exactly on the threshold (a constant series of 0.1, a symmetric series whose mean is one of its
+values). These calculators therefore compute the statistic fast, find the series where some
+comparison lies within a rigorous rounding-error bound of the threshold, and recompute just those
+series the way tsfresh does (numpy row-wise on a 2-D block, bit for bit equal to numpy on the single
+series).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+
+import numpy as np
+
+from ..registry import Params, Result, combiner, parametrized, simple
+from ..segments import Segments
+
+#: Unit roundoff of float64.
+_U = np.finfo(np.float64).eps / 2
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------------
+
+
+def _cached(s: Segments, key: str, build: Callable[[], object]):
+    """Per-chunk intermediate shared between calculators (and between parameter sets of one).
+
+    ``Segments`` is frozen; like its own ``cached_property`` attributes, the value lives in the
+    instance ``__dict__``, so it is dropped together with the chunk.
+    """
+    store = s.__dict__
+    key = "_stats_" + key
+    if key not in store:
+        store[key] = build()
+    return store[key]
+
+
+def _count(s: Segments, mask: np.ndarray) -> np.ndarray:
+    """Per-segment number of True entries of ``mask`` (aligned with ``values``), as float."""
+    if not len(mask):
+        return np.zeros(len(s))
+    total = np.cumsum(mask, dtype=np.int64)
+    before = np.where(s.starts > 0, total[s.starts - 1], 0)
+    return (total[s.stops - 1] - before).astype(np.float64)
+
+
+def _within(s: Segments) -> np.ndarray:
+    """Whether value ``i`` and value ``i - 1`` are in the same segment (False for each segment's first)."""
+
+    def build() -> np.ndarray:
+        same = np.ones(len(s.values), dtype=bool)
+        same[s.starts] = False
+        return same
+
+    return _cached(s, "within", build)
+
+
+def _any(s: Segments, mask: np.ndarray) -> np.ndarray:
+    return _count(s, mask) > 0
+
+
+def _has_nan(s: Segments) -> np.ndarray:
+    return _cached(s, "has_nan", lambda: _any(s, np.isnan(s.values)))
+
+
+def _abs_sum(s: Segments) -> np.ndarray:
+    return _cached(s, "abs_sum", lambda: s.sum(np.abs(s.values)))
+
+
+def _maximum(s: Segments) -> np.ndarray:
+    return _cached(s, "maximum", lambda: np.maximum.reduceat(s.values, s.starts))
+
+
+def _minimum(s: Segments) -> np.ndarray:
+    return _cached(s, "minimum", lambda: np.minimum.reduceat(s.values, s.starts))
+
+
+def _groups(s: Segments) -> list[tuple[np.ndarray, int]]:
+    """Segments grouped for padded 2-D work: ``[(rows, width)]``, padding at most doubling a group.
+
+    Rows of one group have lengths in ``(width / 2, width]`` (a power-of-two class), so a handful of
+    groups covers any mix of lengths.
+    """
+
+    def build() -> list[tuple[np.ndarray, int]]:
+        lengths = s.lengths
+        if len(lengths) and (lengths == lengths[0]).all():
+            return [(np.arange(len(lengths)), int(lengths[0]))]
+        klass = np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64)
+        out = []
+        for k in np.unique(klass):
+            rows = np.flatnonzero(klass == k)
+            out.append((rows, int(lengths[rows].max())))
+        return out
+
+    return _cached(s, "groups", build)
+
+
+def _padded(s: Segments, x: np.ndarray, rows: np.ndarray, width: int, fill: float):
+    """Rows of ``x`` as a ``(len(rows), width)`` matrix padded with ``fill``.
+
+    Returns ``(matrix, index)``: ``index`` holds each cell's position in ``x`` (-1 for padding).
+    """
+    if len(rows) == len(s) and width * len(s) == len(x) and (s.lengths == width).all():
+        return x.reshape(len(s), width).copy(), np.arange(len(x)).reshape(len(s), width)
+    offsets = np.arange(width)
+    index = s.starts[rows, None] + offsets
+    inside = offsets < s.lengths[rows, None]
+    index = np.where(inside, index, -1)
+    matrix = x[index]
+    matrix[~inside] = fill
+    return matrix, index
+
+
+def _segment_sort(s: Segments, x: np.ndarray) -> np.ndarray:
+    """``x`` sorted within each segment (NaN last, as ``np.sort``): row-wise sorts of padded blocks.
+
+    Much faster than a two-key ``np.lexsort`` (about 1 ms against 25 ms for 200 x 1,000 values).
+    """
+    out = np.empty_like(x)
+    for rows, width in _groups(s):
+        matrix, index = _padded(s, x, rows, width, np.nan)
+        matrix.sort(axis=1)  # padding is NaN: it sorts after every value, NaN values included
+        inside = index >= 0
+        out[index[inside]] = matrix[inside]
+    return out
+
+
+def _sorted(s: Segments) -> np.ndarray:
+    """Values sorted within each segment (shared by all calculators of a chunk)."""
+    if "sorted_values" in s.__dict__:  # Segments.sorted_values already computed: reuse it
+        return s.sorted_values
+    return _cached(s, "sorted", lambda: _segment_sort(s, s.values))
+
+
+def _exact_rows(s: Segments, rows: np.ndarray, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``function(block)`` (row-wise numpy on equal-length 2-D blocks) for some segments only.
+
+    Numpy's row-wise reductions on a C-contiguous block give bit for bit what they give on each row
+    alone, so this reproduces tsfresh's per-series numpy exactly.
+    """
+    out = np.empty(len(rows))
+    if not len(rows):
+        return out
+    sub = Segments(s.values, s.starts[rows], s.lengths[rows])
+    for positions, block in sub.blocks():
+        out[positions] = function(block)
+    return out
+
+
+def _quantiles(sorted_values: np.ndarray, starts: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
+    """``np.quantile(x, q)`` (method "linear") of the first ``counts`` sorted values after each start.
+
+    Reproduces numpy's arithmetic step by step (virtual index ``(n - 1) * q``, the index adjustment at
+    the upper bound and numpy's two-sided ``_lerp``), so the result is bit for bit numpy's.
+    ``counts`` must be positive.
+    """
+    n = counts.astype(np.int64)
+    virtual = (n - 1) * np.float64(q)
+    previous = np.floor(virtual)
+    following = previous + 1
+    above = virtual >= n - 1
+    previous_index = np.where(above, n - 1, previous).astype(np.int64)
+    following_index = np.where(above, n - 1, following).astype(np.int64)
+    below = virtual < 0
+    previous_index[below] = 0
+    following_index[below] = 0
+    # numpy takes gamma against its adjusted index, -1 (the last value) at the upper bound
+    gamma = virtual - np.where(above, -1.0, np.where(below, 0.0, previous))
+    a = sorted_values[starts + previous_index]
+    b = sorted_values[starts + following_index]
+    diff_b_a = b - a
+    with np.errstate(invalid="ignore"):
+        result = a + diff_b_a * gamma
+        return np.where(gamma >= 0.5, b - diff_b_a * (1 - gamma), result)
+
+
+def _mean_with_ties(s: Segments) -> np.ndarray:
+    """Per-segment mean equal to ``np.mean`` wherever a value could compare equal to it.
+
+    The fast mean (sequential ``reduceat``) and numpy's pairwise mean both lie within
+    ``2 u sum|x|`` of the exact mean; a segment with a value within twice that of the fast mean is
+    recomputed with numpy, so ``x > mean`` and ``x < mean`` come out exactly as in tsfresh.
+    """
+
+    def build() -> np.ndarray:
+        mean = s.mean()
+        tolerance = 4 * _U * _abs_sum(s)
+        near = np.abs(s.values - s.broadcast(mean)) <= s.broadcast(tolerance)
+        rows = np.flatnonzero(_any(s, near))
+        mean[rows] = _exact_rows(s, rows, lambda block: np.mean(block, axis=1))
+        return mean
+
+    return _cached(s, "mean_ties", build)
+
+
+def _spread(s: Segments):
+    """Fast two-pass moments and error bounds per segment.
+
+    Returns ``(mean, std, mean tolerance, std tolerance, |x - mean|, variance)``.
+
+    The tolerances bound the difference to numpy's ``np.mean`` / ``np.std`` (pessimistically), for
+    deciding when a comparison with a threshold has to be redone with numpy.
+    """
+
+    def build():
+        mean = s.mean()
+        deviation = s.values - s.broadcast(mean)
+        variance = s.sum(deviation * deviation) / s.lengths
+        std = np.sqrt(variance)
+        mean_tolerance = 4 * _U * _abs_sum(s)
+        std_tolerance = 8 * (s.lengths + 2) * _U * std + mean_tolerance
+        return mean, std, mean_tolerance, std_tolerance, np.abs(deviation), variance
+
+    return _cached(s, "spread", build)
+
+
+def _value_runs(s: Segments):
+    """Runs of equal values in each sorted segment (``np.unique`` per series, NaN as one value).
+
+    Returns ``(segment, length, value)`` per run, in segment order.
+    """
+
+    def build():
+        ordered = _sorted(s)
+        new = ~_within(s)
+        if len(ordered) > 1:
+            same = ordered[1:] == ordered[:-1]
+            same |= np.isnan(ordered[1:]) & np.isnan(ordered[:-1])
+            new[1:] |= ~same
+        first = np.flatnonzero(new)
+        length = np.diff(np.append(first, len(ordered)))
+        return s.segment_of_row[first], length, ordered[first]
+
+    return _cached(s, "value_runs", build)
+
+
+def _longest_run(s: Segments, condition: np.ndarray) -> np.ndarray:
+    """Length of the longest run of True inside each segment (0 if none)."""
+    starts_run = condition.copy()
+    starts_run[1:] &= ~(condition[:-1] & _within(s)[1:])
+    first = np.flatnonzero(starts_run)
+    out = np.zeros(len(s))
+    if not len(first):
+        return out
+    # a run ends at the first False after its start or at its segment's end
+    falses = np.flatnonzero(~condition)
+    next_false = np.searchsorted(falses, first)
+    end = np.where(next_false < len(falses), falses[np.minimum(next_false, len(falses) - 1)], len(condition))
+    segment = s.segment_of_row[first]
+    end = np.minimum(end, s.stops[segment])
+    length = (end - first).astype(np.float64)
+    # runs are in segment order: take the maximum over each segment's runs
+    has = np.unique(segment)
+    firsts = np.searchsorted(segment, has)
+    out[has] = np.maximum.reduceat(length, firsts)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Variance, duplicates, energy, changes
+# ----------------------------------------------------------------------------------------------------
+
+
+@simple("variance_larger_than_standard_deviation", empty=0.0)
+def variance_larger_than_standard_deviation(s: Segments) -> np.ndarray:
+    """``np.var(x) > np.sqrt(np.var(x))``, i.e. variance above 1; ties at 1 are redone with numpy."""
+    _, std, _, std_tolerance, _, variance = _spread(s)
+    near = np.abs(variance - 1) <= 2 * std * std_tolerance + std_tolerance**2 + 4 * _U
+    out = variance > np.sqrt(variance)
+    rows = np.flatnonzero(near)
+    if len(rows):
+        out = out.astype(np.float64)
+        out[rows] = _exact_rows(s, rows, lambda b: np.var(b, axis=1) > np.sqrt(np.var(b, axis=1)))
+    return out
+
+
+@simple("has_duplicate_max")
+def has_duplicate_max(s: Segments) -> np.ndarray:
+    return _count(s, s.values == s.broadcast(_maximum(s))) >= 2
+
+
+@simple("has_duplicate_min")
+def has_duplicate_min(s: Segments) -> np.ndarray:
+    return _count(s, s.values == s.broadcast(_minimum(s))) >= 2
+
+
+@simple("has_duplicate", empty=0.0)
+def has_duplicate(s: Segments) -> np.ndarray:
+    """Fewer distinct values than values (``np.unique``: all NaN count as one value)."""
+    segment, _, _ = _value_runs(s)
+    return np.bincount(segment, minlength=len(s)) < s.lengths
+
+
+@simple("abs_energy", empty=0.0)
+def abs_energy(s: Segments) -> np.ndarray:
+    return s.sum(s.values * s.values)
+
+
+def _abs_change_sum(s: Segments) -> np.ndarray:
+    def build() -> np.ndarray:
+        change = np.zeros(len(s.values))
+        if len(s.values) > 1:
+            change[1:] = np.abs(np.diff(s.values))
+        change[~_within(s)] = 0.0
+        return s.sum(change)
+
+    return _cached(s, "abs_change_sum", build)
+
+
+@simple("mean_abs_change")
+def mean_abs_change(s: Segments) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(s.lengths > 1, _abs_change_sum(s) / (s.lengths - 1), np.nan)
+
+
+@simple("absolute_sum_of_changes", empty=0.0)
+def absolute_sum_of_changes(s: Segments) -> np.ndarray:
+    return _abs_change_sum(s)
+
+
+@simple("mean_change")
+def mean_change(s: Segments) -> np.ndarray:
+    last = s.values[s.stops - 1]
+    first = s.values[s.starts]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(s.lengths > 1, (last - first) / (s.lengths - 1), np.nan)
+
+
+@simple("mean_second_derivative_central")
+def mean_second_derivative_central(s: Segments) -> np.ndarray:
+    """``(x[-1] - x[-2] - x[1] + x[0]) / (2 (n - 2))`` in tsfresh's order of operations."""
+    long = s.lengths > 2
+    top = len(s.values) - 1
+    x0 = s.values[s.starts]
+    x1 = s.values[np.minimum(s.starts + 1, top)]
+    last = s.values[s.stops - 1]
+    before_last = s.values[np.maximum(s.stops - 2, 0)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(long, (last - before_last - x1 + x0) / (2 * (s.lengths - 2)), np.nan)
+
+
+@simple("variation_coefficient")
+def variation_coefficient(s: Segments) -> np.ndarray:
+    """``np.std(x) / np.mean(x)``, NaN for a zero mean.
+
+    A mean near zero makes the quotient sensitive to the mean's last bits: such series (mean within
+    ``1e10`` times the rounding bound of zero) are recomputed with numpy.
+    """
+    mean, std, mean_tolerance, _, _, _ = _spread(s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(mean == 0, np.nan, std / mean)
+
+    def exact(block: np.ndarray) -> np.ndarray:
+        average = np.mean(block, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(average == 0, np.nan, np.std(block, axis=1) / average)
+
+    rows = np.flatnonzero(np.abs(mean) <= 1e10 * mean_tolerance)
+    out[rows] = _exact_rows(s, rows, exact)
+    return out
+
+
+def _central_moments(s: Segments, skip_nan: bool):
+    """``(count, m2, m3, m4)``: sums of powers of deviations from the mean, two-pass.
+
+    Values are shifted by their segment's minimum first, so a constant series gives exactly zero
+    moments (as pandas' streaming algorithm does) and near-constant series keep their precision.
+    """
+    x = s.values
+    nan = np.isnan(x)
+    shift = np.fmin.reduceat(x, s.starts)  # ignores NaN
+    shifted = x - s.broadcast(np.where(np.isnan(shift), 0.0, shift))
+    if skip_nan:
+        count = s.lengths - _count(s, nan)
+        shifted = np.where(nan, 0.0, shifted)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s.sum(shifted) / count
+        deviation = np.where(nan, 0.0, shifted - s.broadcast(mean))
+    else:
+        count = s.lengths.astype(np.float64)
+        deviation = shifted - s.broadcast(s.sum(shifted) / count)
+    square = deviation * deviation
+    return count, s.sum(square), s.sum(square * deviation), s.sum(square * square)
+
+
+@simple("skewness")
+def skewness(s: Segments) -> np.ndarray:
+    """pandas' ``Series.skew(skipna=False)``: adjusted Fisher-Pearson G1.
+
+    pandas 3.x (tsfresh's oracle here) accumulates the moments in one streaming pass and gives NaN
+    for fewer than 3 values and for a constant series (0/0); pandas 2.x gave 0.0 for a constant
+    series and zeroed moments below 1e-14. featurize follows pandas 3.x regardless of the installed
+    pandas.
+    """
+    n, m2, m3, _ = _central_moments(s, skip_nan=False)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result = m3 / (m2 * np.sqrt(m2)) * ((n * np.sqrt(n - 1.0)) / (n - 2.0))
+    return np.where(n < 3, np.nan, result)
+
+
+@simple("kurtosis")
+def kurtosis(s: Segments) -> np.ndarray:
+    """pandas' ``Series.kurtosis()`` (NaN skipped): adjusted Fisher-Pearson G2, pandas 3.x's formula.
+
+    NaN for fewer than 4 non-NaN values and for a constant series (pandas 2.x gave 0.0 there).
+    """
+    n, m2, _, m4 = _central_moments(s, skip_nan=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inner = n * (n + 1.0) * (m4 / (m2 * m2)) - 3.0 * (n - 1.0)
+        result = (n - 1.0) / ((n - 2.0) * (n - 3.0)) * inner
+    return np.where(n < 4, np.nan, result)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Mean-relative counts and strikes, locations
+# ----------------------------------------------------------------------------------------------------
+
+
+def _above_mean(s: Segments) -> np.ndarray:
+    return s.values > s.broadcast(_mean_with_ties(s))
+
+
+def _below_mean(s: Segments) -> np.ndarray:
+    return s.values < s.broadcast(_mean_with_ties(s))
+
+
+@simple("longest_strike_below_mean", empty=0.0)
+def longest_strike_below_mean(s: Segments) -> np.ndarray:
+    return _longest_run(s, _below_mean(s))
+
+
+@simple("longest_strike_above_mean", empty=0.0)
+def longest_strike_above_mean(s: Segments) -> np.ndarray:
+    return _longest_run(s, _above_mean(s))
+
+
+@simple("count_above_mean", empty=0.0)
+def count_above_mean(s: Segments) -> np.ndarray:
+    return _count(s, _above_mean(s))
+
+
+@simple("count_below_mean", empty=0.0)
+def count_below_mean(s: Segments) -> np.ndarray:
+    return _count(s, _below_mean(s))
+
+
+def _extreme_positions(s: Segments, extreme: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last position of each segment's extreme (NaN if the segment has NaN, as argmax)."""
+    target = s.broadcast(extreme)
+    hit = (s.values == target) | (np.isnan(s.values) & np.isnan(target))
+    position = s.position
+    first = np.minimum.reduceat(np.where(hit, position, np.iinfo(np.int64).max), s.starts)
+    last = np.maximum.reduceat(np.where(hit, position, -1), s.starts)
+    return first, last
+
+
+def _maximum_positions(s: Segments) -> tuple[np.ndarray, np.ndarray]:
+    return _cached(s, "maximum_positions", lambda: _extreme_positions(s, _maximum(s)))
+
+
+def _minimum_positions(s: Segments) -> tuple[np.ndarray, np.ndarray]:
+    return _cached(s, "minimum_positions", lambda: _extreme_positions(s, _minimum(s)))
+
+
+@simple("last_location_of_maximum")
+def last_location_of_maximum(s: Segments) -> np.ndarray:
+    """``1.0 - np.argmax(x[::-1]) / len(x)``."""
+    return 1.0 - (s.lengths - 1 - _maximum_positions(s)[1]) / s.lengths
+
+
+@simple("first_location_of_maximum")
+def first_location_of_maximum(s: Segments) -> np.ndarray:
+    return _maximum_positions(s)[0] / s.lengths
+
+
+@simple("last_location_of_minimum")
+def last_location_of_minimum(s: Segments) -> np.ndarray:
+    return 1.0 - (s.lengths - 1 - _minimum_positions(s)[1]) / s.lengths
+
+
+@simple("first_location_of_minimum")
+def first_location_of_minimum(s: Segments) -> np.ndarray:
+    return _minimum_positions(s)[0] / s.lengths
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reoccurring values (np.unique / value_counts per series)
+# ----------------------------------------------------------------------------------------------------
+
+
+@simple("percentage_of_reoccurring_values_to_all_values")
+def percentage_of_reoccurring_values_to_all_values(s: Segments) -> np.ndarray:
+    segment, length, _ = _value_runs(s)
+    distinct = np.bincount(segment, minlength=len(s))
+    return np.bincount(segment, weights=length > 1, minlength=len(s)) / distinct
+
+
+@simple("percentage_of_reoccurring_datapoints_to_all_datapoints")
+def percentage_of_reoccurring_datapoints_to_all_datapoints(s: Segments) -> np.ndarray:
+    """pandas' ``value_counts`` drops NaN: NaN values never reoccur but count in the length."""
+    segment, length, value = _value_runs(s)
+    weight = np.where((length > 1) & ~np.isnan(value), length, 0)
+    return np.bincount(segment, weights=weight, minlength=len(s)) / s.lengths
+
+
+@simple("sum_of_reoccurring_values", empty=0.0)
+def sum_of_reoccurring_values(s: Segments) -> np.ndarray:
+    """Sum of the distinct values seen twice or more; NaN if there is a NaN (``0 * NaN`` in tsfresh)."""
+    segment, length, value = _value_runs(s)
+    total = np.bincount(segment, weights=np.where(length > 1, value, 0.0), minlength=len(s))
+    return np.where(_has_nan(s), np.nan, total)
+
+
+@simple("sum_of_reoccurring_data_points", empty=0.0)
+def sum_of_reoccurring_data_points(s: Segments) -> np.ndarray:
+    segment, length, value = _value_runs(s)
+    total = np.bincount(segment, weights=np.where(length > 1, length * value, 0.0), minlength=len(s))
+    return np.where(_has_nan(s), np.nan, total)
+
+
+@simple("ratio_value_number_to_time_series_length")
+def ratio_value_number_to_time_series_length(s: Segments) -> np.ndarray:
+    segment, _, _ = _value_runs(s)
+    return np.bincount(segment, minlength=len(s)) / s.lengths
+
+
+# ----------------------------------------------------------------------------------------------------
+# Benford
+# ----------------------------------------------------------------------------------------------------
+
+
+@cache
+def _decimal_table() -> tuple[np.ndarray, np.ndarray]:
+    """``float("ke<e>")`` (correctly rounded) for k = 1..10 and every float64 decimal exponent."""
+    exponents = np.arange(-330, 311)
+    return exponents, np.array([[float(f"{k}e{e}") for e in exponents] for k in range(1, 11)])
+
+
+def _leading_digits(v: np.ndarray) -> np.ndarray:
+    """First digit of ``np.format_float_scientific(v)`` (the shortest round-trip repr), 0 for 0.
+
+    The shortest repr ``S`` of ``v`` rounds to ``v`` and float rounding is monotone, so its decimal
+    exponent is the largest ``e`` with ``float(1e<e>) <= v`` and its first digit the largest ``k``
+    with ``float(ke<e>) <= v`` (two one-digit decimals never round to the same normal float). This
+    gets ``0.3`` (stored as 0.2999...) right, where ``floor(v / 10**e)`` says 2. Subnormal values,
+    where several one-digit decimals round to the same float, are formatted by numpy.
+    """
+    exponents, table = _decimal_table()
+    out = np.zeros(len(v), dtype=np.int64)
+    positive = np.flatnonzero(v > 0)
+    w = v[positive]
+    with np.errstate(divide="ignore"):
+        e = np.floor(np.log10(w)).astype(np.int64) - exponents[0]
+    e = np.clip(e, 1, len(exponents) - 2)
+    e -= table[0, e] > w
+    e += table[0, e + 1] <= w
+    out[positive] = (table[:9, e] <= w).sum(axis=0)
+    tiny = np.flatnonzero(w < 1e-300)
+    for i in tiny:
+        out[positive[i]] = int(str(np.format_float_scientific(w[i]))[:1])
+    return out
+
+
+@simple("benford_correlation")
+def benford_correlation(s: Segments) -> np.ndarray:
+    """Pearson correlation (``np.corrcoef``) of first-digit frequencies with Benford's law."""
+    digits = _leading_digits(np.abs(np.nan_to_num(s.values)))
+    counts = np.bincount(s.segment_of_row * 10 + digits, minlength=10 * len(s)).reshape(len(s), 10)
+    data = counts[:, 1:] / s.lengths[:, None]
+    benford = np.log10(1 + 1 / np.arange(1, 10))
+    benford = benford - benford.mean()
+    data = data - data.mean(axis=1, keepdims=True)
+    factor = np.true_divide(1, 8)
+    covariance = (data @ benford) * factor
+    std_benford = np.sqrt(np.dot(benford, benford) * factor)
+    std_data = np.sqrt(np.einsum("ij,ij->i", data, data) * factor)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.clip(covariance / std_benford / std_data, -1, 1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Thresholds on the spread
+# ----------------------------------------------------------------------------------------------------
+
+
+def _range(s: Segments) -> np.ndarray:
+    return _maximum(s) - _minimum(s)
+
+
+@parametrized("large_standard_deviation")
+def large_standard_deviation(s: Segments, r: float) -> np.ndarray:
+    """``np.std(x) > r * (max - min)``; series near the threshold are recomputed with numpy."""
+    _, std, _, std_tolerance, _, _ = _spread(s)
+    threshold = r * _range(s)
+    out = (std > threshold).astype(np.float64)
+    near = np.abs(std - threshold) <= std_tolerance + 4 * _U * (std + np.abs(threshold))
+    rows = np.flatnonzero(near)
+    out[rows] = _exact_rows(s, rows, lambda b: np.std(b, axis=1) > r * (np.max(b, axis=1) - np.min(b, axis=1)))
+    return out
+
+
+@parametrized("ratio_beyond_r_sigma")
+def ratio_beyond_r_sigma(s: Segments, r: float) -> np.ndarray:
+    """Share of values farther than ``r * np.std(x)`` from ``np.mean(x)``, exact at the threshold."""
+    _, std, mean_tolerance, std_tolerance, distance, _ = _spread(s)
+    threshold = s.broadcast(r * std)
+    beyond = distance > threshold
+    slack = s.broadcast(mean_tolerance + r * std_tolerance) + 4 * _U * (distance + threshold)
+    rows = np.flatnonzero(_any(s, np.abs(distance - threshold) <= slack))
+    out = _count(s, beyond) / s.lengths
+
+    def exact(block: np.ndarray) -> np.ndarray:
+        far = np.abs(block - np.mean(block, axis=1, keepdims=True)) > r * np.std(block, axis=1, keepdims=True)
+        return np.sum(far, axis=1) / block.shape[1]
+
+    out[rows] = _exact_rows(s, rows, exact)
+    return out
+
+
+def _median(s: Segments) -> np.ndarray:
+    """``np.median`` per segment from the shared segmented sort (NaN if the series has NaN)."""
+    ordered = _sorted(s)
+    middle = (ordered[s.starts + (s.lengths - 1) // 2] + ordered[s.starts + s.lengths // 2]) / 2
+    return np.where(_has_nan(s), np.nan, middle)
+
+
+@combiner("symmetry_looking")
+def symmetry_looking(s: Segments, params: Sequence[Params]) -> Result:
+    """``|mean - median| < r * (max - min)`` for every r at once; near-ties recomputed with numpy."""
+    mean, _, mean_tolerance, _, _, _ = _spread(s)
+    difference = np.abs(mean - _median(s))
+    spread = _range(s)
+    out = []
+    for param in params:
+        r = param["r"]
+        threshold = r * spread
+        values = (difference < threshold).astype(np.float64)
+        near = np.abs(difference - threshold) <= 2 * mean_tolerance + 4 * _U * (difference + np.abs(threshold))
+
+        def exact(block: np.ndarray, r: float = r) -> np.ndarray:
+            gap = np.abs(np.mean(block, axis=1) - np.median(block, axis=1))
+            return gap < r * (np.max(block, axis=1) - np.min(block, axis=1))
+
+        rows = np.flatnonzero(near)
+        values[rows] = _exact_rows(s, rows, exact)
+        out.append((f"r_{r}", values))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Quantiles, counts of values
+# ----------------------------------------------------------------------------------------------------
+
+
+@parametrized("quantile")
+def quantile(s: Segments, q: float) -> np.ndarray:
+    result = _quantiles(_sorted(s), s.starts, s.lengths, q)
+    return np.where(_has_nan(s), np.nan, result)
+
+
+@parametrized("value_count", empty=0.0)
+def value_count(s: Segments, value: float) -> np.ndarray:
+    if np.isnan(value):
+        return _count(s, np.isnan(s.values))
+    return _count(s, s.values == value)
+
+
+@parametrized("range_count", empty=0.0)
+def range_count(s: Segments, min: float, max: float) -> np.ndarray:
+    return _count(s, (s.values >= min) & (s.values < max))
+
+
+@parametrized("number_crossing_m", empty=0.0)
+def number_crossing_m(s: Segments, m: float) -> np.ndarray:
+    positive = s.values > m
+    change = np.zeros(len(positive), dtype=bool)
+    change[1:] = positive[1:] != positive[:-1]
+    return _count(s, change & _within(s))
+
+
+@parametrized("count_above")
+def count_above(s: Segments, t: float) -> np.ndarray:
+    return _count(s, s.values >= t) / s.lengths
+
+
+@parametrized("count_below")
+def count_below(s: Segments, t: float) -> np.ndarray:
+    return _count(s, s.values <= t) / s.lengths
+
+
+@parametrized("mean_n_absolute_max")
+def mean_n_absolute_max(s: Segments, number_of_maxima: int) -> np.ndarray:
+    """Mean of the ``n`` largest absolute values (NaN unless the series is longer than ``n``).
+
+    Row-wise ``np.partition`` of padded blocks, then numpy's mean of the ascending top ``n``.
+    """
+    if number_of_maxima <= 0:
+        raise ValueError(f"number_of_maxima={number_of_maxima} must be positive")
+    k = number_of_maxima
+    out = np.full(len(s), np.nan)
+    magnitude = np.abs(s.values)
+    for rows, width in _groups(s):
+        keep = rows[s.lengths[rows] > k]
+        if not len(keep):
+            continue
+        matrix, _ = _padded(s, magnitude, keep, width, -1.0)  # padding sorts first
+        top = np.sort(np.partition(matrix, width - k, axis=1)[:, width - k :], axis=1)
+        out[keep] = np.mean(top, axis=1)
+    return np.where(_has_nan(s) & (s.lengths > k), np.nan, out)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Binned entropy, change quantiles, index mass quantile
+# ----------------------------------------------------------------------------------------------------
+
+
+@parametrized("binned_entropy")
+def binned_entropy(s: Segments, max_bins: int) -> np.ndarray:
+    """``np.histogram(x, bins=max_bins)`` entropy, with numpy's bin edges and edge corrections.
+
+    NaN for a series with NaN (tsfresh) or infinity (numpy refuses a non-finite range).
+    """
+    bins = int(max_bins)
+    first = _minimum(s).copy()
+    last = _maximum(s).copy()
+    bad = ~(np.isfinite(first) & np.isfinite(last))
+    first[bad] = 0.0
+    last[bad] = 1.0
+    flat = first == last
+    first[flat] -= 0.5
+    last[flat] += 0.5
+    delta = last - first
+    step = delta / bins
+    k = np.arange(bins + 1, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        edges = np.where((step == 0)[:, None], k / bins * delta[:, None], k * step[:, None]) + first[:, None]
+    edges[:, -1] = last
+    segment = s.segment_of_row
+    x = np.where(s.broadcast(bad), first[segment], s.values)
+    with np.errstate(invalid="ignore"):
+        index = (((x - first[segment]) / delta[segment]) * bins).astype(np.intp)
+    index[index == bins] -= 1
+    index -= x < edges[segment, index]
+    index += (x >= edges[segment, index + 1]) & (index != bins - 1)
+    histogram = np.bincount(segment * bins + index, minlength=len(s) * bins).reshape(len(s), bins)
+    probabilities = histogram / s.lengths[:, None]
+    probabilities[probabilities == 0] = 1.0
+    entropy = -np.sum(probabilities * np.log(probabilities), axis=1)
+    return np.where(bad, np.nan, entropy)
+
+
+def _corridor(s: Segments, ql: float, qh: float):
+    """Changes inside the corridor ``[quantile(ql), quantile(qh)]`` (pandas ``qcut`` bin 0).
+
+    Returns ``(segment, change)`` of every consecutive pair whose two values both lie in the corridor;
+    the quantiles (NaN dropped, as ``qcut``) are computed once per distinct level.
+    """
+
+    def level(q: float) -> np.ndarray:
+        def build() -> np.ndarray:
+            valid = s.lengths - _count(s, np.isnan(s.values))
+            out = np.full(len(s), np.nan)
+            rows = np.flatnonzero(valid > 0)
+            out[rows] = _quantiles(_sorted(s), s.starts[rows], valid[rows], q)
+            return out
+
+        return _cached(s, f"quantile_nan_dropped_{q!r}", build)
+
+    low, high = s.broadcast(level(ql)), s.broadcast(level(qh))
+    inside = (s.values >= low) & (s.values <= high)
+    pair = np.flatnonzero(inside[1:] & inside[:-1] & _within(s)[1:]) + 1
+    return s.segment_of_row[pair], s.values[pair] - s.values[pair - 1]
+
+
+def _corridor_aggregates(s: Segments, ql: float, qh: float, isabs: bool) -> dict[str, np.ndarray]:
+    """mean, var and std of the corridor's changes per segment (0.0 where there is none)."""
+
+    def build() -> dict[str, np.ndarray]:
+        segment, change = _corridor(s, ql, qh)
+        if isabs:
+            change = np.abs(change)
+        count = s.count_by(segment)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s.sum_by(change, segment) / count
+            deviation = change - mean[segment]
+            variance = s.sum_by(deviation * deviation, segment) / count
+        none = count == 0
+        return {
+            "mean": np.where(none, 0.0, mean),
+            "var": np.where(none, 0.0, variance),
+            "std": np.where(none, 0.0, np.sqrt(variance)),
+        }
+
+    return _cached(s, f"corridor_{ql!r}_{qh!r}_{bool(isabs)}", build)
+
+
+@parametrized("change_quantiles")
+def change_quantiles(s: Segments, ql: float, qh: float, isabs: bool, f_agg: str) -> np.ndarray:
+    """Aggregate of the changes inside a quantile corridor.
+
+    The corridor (quantiles, membership, pairs) is computed once per ``(ql, qh)`` and mean, var and std
+    once per ``(ql, qh, isabs)``, then shared by the other parameter sets of the grid. Other
+    aggregations (``median``, any numpy reduction) are computed per series from the corridor's changes.
+    """
+    if ql >= qh:
+        return np.zeros(len(s))
+    if f_agg in ("mean", "var", "std"):
+        return _corridor_aggregates(s, ql, qh, isabs)[f_agg]
+    segment, change = _corridor(s, ql, qh)
+    if isabs:
+        change = np.abs(change)
+    aggregator = getattr(np, f_agg)
+    out = np.zeros(len(s))
+    if f_agg == "median":
+        ordered = change[np.lexsort((change, segment))]
+        count = np.bincount(segment, minlength=len(s))
+        begin = np.concatenate(([0], np.cumsum(count)[:-1]))
+        rows = np.flatnonzero(count)
+        c, b = count[rows], begin[rows]
+        out[rows] = (ordered[b + (c - 1) // 2] + ordered[b + c // 2]) / 2
+        return out
+    # any other numpy reduction: one call per series (no vectorized form for an arbitrary function)
+    for row in np.unique(segment):
+        out[row] = aggregator(change[segment == row])
+    return out
+
+
+@combiner("index_mass_quantile")
+def index_mass_quantile(s: Segments, params: Sequence[Params]) -> Result:
+    """Relative index where the cumulated ``|x|`` first reaches ``q`` of its total, for every q at once.
+
+    ``np.cumsum`` of padded blocks is bit for bit numpy's; the total (numpy's pairwise ``np.sum``) is
+    taken from the sequential cumulated sum, and series where some ``cumsum / total`` lies within the
+    difference's bound of a ``q`` are recomputed with numpy, as are series with NaN or infinity.
+    The first index reaching each q comes from one ``searchsorted`` over the sorted levels and a
+    per-segment histogram.
+    """
+    levels = np.array([param["q"] for param in params], dtype=np.float64)
+    order = np.argsort(levels, kind="stable")
+    sorted_levels = levels[order]
+    magnitude = np.abs(s.values)
+    cumulated = np.empty(len(magnitude))
+    for rows, width in _groups(s):
+        matrix, index = _padded(s, magnitude, rows, width, 0.0)
+        np.cumsum(matrix, axis=1, out=matrix)
+        inside = index >= 0
+        cumulated[index[inside]] = matrix[inside]
+    total = cumulated[s.stops - 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mass = cumulated / s.broadcast(total)
+    slack = s.broadcast((2 * s.lengths + 4) * _U) * mass
+    near = np.zeros(len(mass), dtype=bool)
+    for level in sorted_levels:
+        near |= np.abs(mass - level) <= slack
+    irregular = ~np.isfinite(total) | (total == 0)
+    redo = _any(s, near) | irregular
+    reached = np.searchsorted(sorted_levels, np.where(s.broadcast(irregular), 0.0, mass), side="right")
+    histogram = np.bincount(
+        s.segment_of_row * (len(levels) + 1) + reached, minlength=len(s) * (len(levels) + 1)
+    ).reshape(len(s), len(levels) + 1)
+    below = np.cumsum(histogram, axis=1)[:, : len(levels)]  # values with mass < each sorted level
+    first = np.where(below < s.lengths[:, None], below, 0)
+    result = np.empty((len(s), len(levels)))
+    result[:, order] = (first + 1) / s.lengths[:, None]
+    rows = np.flatnonzero(redo)
+    for j, level in enumerate(levels):
+
+        def exact(block: np.ndarray, level: float = level) -> np.ndarray:
+            magnitude = np.abs(block)
+            total = np.sum(magnitude, axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mass = np.cumsum(magnitude, axis=1) / total[:, None]
+                value = (np.argmax(mass >= level, axis=1) + 1) / block.shape[1]
+            return np.where(total == 0, np.nan, value)
+
+        result[rows, j] = _exact_rows(s, rows, exact)
+    return [(f"q_{param['q']}", result[:, j]) for j, param in enumerate(params)]
