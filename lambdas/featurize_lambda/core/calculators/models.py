@@ -1,3 +1,715 @@
-"""Calculators tsfresh computes with statsmodels (ADF, AR, PACF) and the entropy estimators, in numpy."""
+"""Calculators tsfresh computes with statsmodels (ADF, AR, PACF) and the entropy estimators, in numpy.
+
+tsfresh 0.21.2 calls statsmodels for three of these (``adfuller``, ``AutoReg``, ``pacf``) and loops over
+the templates of a series in Python for the two entropies. Here:
+
+- the least-squares fits (ADF, AR) run as *batched* Householder QR factorizations, one
+  ``numpy.linalg.qr`` call per block of equal-length series, on centered columns (the constant of the
+  regression is eliminated exactly, Frisch-Waugh). One factorization of the largest ADF design gives
+  every nested lag model of the lag search (residual sums of squares and last-column t-values are the
+  tails of the triangular factor);
+- a series whose fit is not well determined in floating point — a rank-deficient or near-singular
+  design, a constant regressor, an almost-perfect fit, two lag orders whose information criteria are
+  too close to tell apart, non-finite values — is recomputed one at a time by a numpy transcription
+  of statsmodels' own arithmetic (SVD pseudo-inverse, ``matrix_rank``, the same expression order), so
+  that it reproduces statsmodels' result, rounding and all, where the problem is decided by rounding;
+- PACF runs the Levinson-Durbin recursion for every series at once;
+- the entropies count template matches exactly with a sort-and-window search (pairs are only formed
+  between templates whose first coordinates are within the tolerance), for every series at once.
+"""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from ..registry import REGISTRY, Calculator, Params, Result, _register, combiner, output_format, simple
+from ..segments import Segments
+
+_EPS = float(np.finfo(np.float64).eps)
+
+#: Elements of one batched design matrix (series x rows x columns): bounds the memory of a QR batch.
+_BATCH_ELEMENTS = 4_000_000
+#: Template pairs formed at once by the entropy search: bounds its memory.
+_PAIR_CHUNK = 1_000_000
+#: Values of the series handled at once by the entropy search.
+_VALUE_CHUNK = 1_000_000
+
+
+# --------------------------------------------------------------------------------------------------
+# statsmodels, transcribed: the reference path for single series
+# --------------------------------------------------------------------------------------------------
+
+
+class _MissingDataError(Exception):
+    """statsmodels' ``MissingDataError`` (raised for non-finite regressors)."""
+
+
+class _OLS:
+    """``statsmodels OLS(endog, exog).fit()`` (method "pinv"), operation by operation.
+
+    Only what the ADF test and AutoReg read is computed. The expressions, their order and the memory
+    layouts of the arrays follow statsmodels 0.14/0.15 so that ill-determined fits round the same way.
+    """
+
+    def __init__(self, endog: np.ndarray, exog: np.ndarray) -> None:
+        # ModelData._handle_constant: the only data check with missing="none"
+        if not np.isfinite(np.max(exog, axis=0)).all():
+            raise _MissingDataError("exog contains inf or nans")
+        if not np.isfinite(exog).all():
+            raise np.linalg.LinAlgError("SVD did not converge")
+        # tools.pinv_extended
+        u, s, vt = np.linalg.svd(exog.conjugate(), False)
+        s_orig = np.copy(s)
+        cutoff = 1e-15 * np.maximum.reduce(s)
+        s = np.where(s > cutoff, 1.0 / np.where(s > cutoff, s, 1.0), 0.0)
+        pinv = np.dot(np.transpose(vt), np.multiply(s[:, np.newaxis], np.transpose(u)))
+        self.normalized_cov_params = np.dot(pinv, np.transpose(pinv))
+        self.rank = int(np.linalg.matrix_rank(np.diag(s_orig)))
+        self.params = np.dot(pinv, endog)
+        self.nobs = float(exog.shape[0])
+        self._endog, self._exog = endog, exog
+
+    @property
+    def llf(self) -> float:
+        nobs2 = self.nobs / 2.0
+        nobs = float(self.nobs)
+        resid = self._endog - np.dot(self._exog, self.params)
+        ssr = np.sum(resid**2)
+        return -nobs2 * np.log(2 * np.pi) - nobs2 * np.log(ssr / nobs) - nobs2
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.llf + 2 * float(self.rank)
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.llf + np.log(self.nobs) * float(self.rank)
+
+    @property
+    def tvalues(self) -> np.ndarray:
+        wresid = self._endog - np.dot(self._exog, self.params)
+        scale = np.dot(wresid, wresid) / (self.nobs - self.rank)
+        bse = np.sqrt(np.diag(self.normalized_cov_params * scale))
+        return self.params / bse
+
+
+def _lagmat_in(x: np.ndarray, maxlag: int) -> np.ndarray:
+    """statsmodels ``lagmat(x[:, None], maxlag, trim="both", original="in")`` (a view of a fresh array)."""
+    nobs = x.shape[0]
+    lm = np.zeros((nobs + maxlag, maxlag + 1))
+    for k in range(maxlag + 1):
+        lm[k : nobs + k, k] = x
+    return lm[maxlag:nobs, 0:]
+
+
+def _add_constant(x: np.ndarray, prepend: bool) -> np.ndarray:
+    """statsmodels ``add_trend(x, "c", prepend, has_constant="skip")``."""
+    nz_const = (np.ptp(x, axis=0) == 0) & (x[0] != 0)
+    if np.any(nz_const):
+        return np.column_stack([np.ones((len(x), 0)), x])
+    ones = np.fliplr(np.vander(np.arange(1, len(x) + 1, dtype=np.float64), 1))
+    return np.column_stack([ones, x] if prepend else [x, ones])
+
+
+def _adf_maxlag(nobs: int) -> int:
+    """adfuller's default ``maxlag`` for regression "c" (negative: the series is too short)."""
+    maxlag = int(np.ceil(12.0 * np.power(nobs / 100.0, 1 / 4.0)))
+    return min(nobs // 2 - 1 - 1, maxlag)
+
+
+def _adf_reference(x: np.ndarray, autolag: str | None) -> tuple[float, float, float]:
+    """``adfuller(x, autolag=autolag)[:3]`` for one series, with tsfresh's exceptions giving NaN."""
+    try:
+        return _adf_reference_raw(x, autolag)
+    except (np.linalg.LinAlgError, ValueError, _MissingDataError):
+        return np.nan, np.nan, np.nan
+
+
+def _adf_reference_raw(x: np.ndarray, autolag: str | None) -> tuple[float, float, float]:
+    if x.max() == x.min():
+        raise ValueError("Invalid input, x is constant")
+    maxlag = _adf_maxlag(x.shape[0])
+    if maxlag < 0:
+        raise ValueError("sample size is too short to use selected regression component")
+    method = autolag.lower() if autolag is not None else None
+    if method not in (None, "aic", "bic", "t-stat"):
+        raise ValueError(f"unknown autolag {autolag!r}")
+    xdiff = np.diff(x)
+    xdall = _lagmat_in(xdiff, maxlag)
+    nobs = xdall.shape[0]
+    xdall[:, 0] = x[-nobs - 1 : -1]
+    xdshort = xdiff[-nobs:]
+    if method:
+        full = _add_constant(xdall, prepend=True)
+        startlag = full.shape[1] - xdall.shape[1] + 1
+        results = {lag: _OLS(xdshort, full[:, :lag]) for lag in range(startlag, startlag + maxlag + 1)}
+        if method == "aic":
+            _, bestlag = min((v.aic, k) for k, v in results.items())
+        elif method == "bic":
+            _, bestlag = min((v.bic, k) for k, v in results.items())
+        else:
+            bestlag = startlag + maxlag
+            for lag in range(startlag + maxlag, startlag - 1, -1):
+                icbest = np.abs(results[lag].tvalues[-1])
+                bestlag = lag
+                if np.abs(icbest) >= _T_STOP:
+                    break
+        bestlag -= startlag
+        xdall = _lagmat_in(xdiff, bestlag)
+        nobs = xdall.shape[0]
+        xdall[:, 0] = x[-nobs - 1 : -1]
+        xdshort = xdiff[-nobs:]
+        usedlag = bestlag
+    else:
+        usedlag = maxlag
+    adfstat = float(_OLS(xdshort, _add_constant(xdall[:, : usedlag + 1], prepend=False)).tvalues[0])
+    return adfstat, float(_mackinnonp(np.array([adfstat]))[0]), float(usedlag)
+
+
+def _ar_reference(x: np.ndarray, k: int) -> np.ndarray:
+    """``AutoReg(x, lags=k, trend="c").fit().params`` for one series (raises as statsmodels)."""
+    n = x.shape[0]
+    lm = np.zeros((n + k, k + 1))
+    for i in range(k + 1):
+        lm[i : n + i, i] = x
+    design = np.c_[np.ones((n, 1)), lm[:n, 1:]][k:]
+    endog = lm[k:n, 0]
+    if endog.shape[0] < design.shape[1]:
+        raise ValueError("The model specification cannot be estimated.")
+    return _OLS(endog, design).params
+
+
+# --------------------------------------------------------------------------------------------------
+# MacKinnon's approximate p-value (statsmodels.tsa.adfvalues.mackinnonp, regression "c", N = 1)
+# --------------------------------------------------------------------------------------------------
+
+_T_STOP = 1.6448536269514722  # adfuller's "t-stat" autolag threshold, norm.ppf(0.95)
+_TAU_MAX_C = 2.74
+_TAU_MIN_C = -18.83
+_TAU_STAR_C = -1.61
+#: Polynomial coefficients, highest power first (statsmodels' tables, scaled as it scales them).
+_TAU_C_SMALLP = (3.8269 * 1e-2, 1.4412 * 1, 2.1659 * 1)
+_TAU_C_LARGEP = (-1.0368 * 1e-2, -1.2745 * 1e-1, 9.3202 * 1e-1, 1.7339 * 1)
+
+
+def _norm_cdf(z: float) -> float:
+    """Standard normal CDF as scipy's ``ndtr`` evaluates it (erf near 0, erfc in the tails)."""
+    if math.isnan(z):
+        return math.nan
+    x = z * 0.7071067811865476
+    a = abs(x)
+    if a < 0.7071067811865476:
+        return 0.5 + 0.5 * math.erf(x)
+    y = 0.5 * math.erfc(a)
+    return 1.0 - y if x > 0 else y
+
+
+def _mackinnonp(stat: np.ndarray) -> np.ndarray:
+    """MacKinnon (1994, 2010 tables) approximate p-values of ADF t-statistics (constant, no trend)."""
+    out = np.empty(len(stat))
+    for i, t in enumerate(stat.tolist()):
+        if t > _TAU_MAX_C:
+            out[i] = 1.0
+        elif t < _TAU_MIN_C:
+            out[i] = 0.0
+        else:
+            y = 0.0
+            for c in _TAU_C_SMALLP if t <= _TAU_STAR_C else _TAU_C_LARGEP:  # numpy.polyval's Horner order
+                y = y * t + c
+            out[i] = _norm_cdf(y)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# batched least squares
+# --------------------------------------------------------------------------------------------------
+
+
+def _batches(rows: np.ndarray, per_row: int) -> Iterator[np.ndarray]:
+    """Split ``rows`` so that a batch's design has at most ``_BATCH_ELEMENTS`` elements."""
+    size = max(1, _BATCH_ELEMENTS // max(per_row, 1))
+    for first in range(0, len(rows), size):
+        yield rows[first : first + size]
+
+
+def _centered_qr(design: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """QR of the column-centered stack ``design`` (series x rows x columns).
+
+    Returns
+    -------
+    tuple
+        ``(r, means, constant)``: the triangular factors (series x columns x columns), the column
+        means, and whether any column is constant over the rows (then the fit goes the reference way).
+    """
+    means = design.mean(axis=1)
+    constant = (np.ptp(design, axis=1) == 0).any(axis=1)
+    r = np.linalg.qr(design - means[:, None, :], mode="r")
+    return r, means, constant
+
+
+def _condition(r: np.ndarray) -> np.ndarray:
+    """2-norm condition number of the column-normalized triangular factors ``r`` (inf if singular)."""
+    if r.shape[-1] == 0:
+        return np.ones(len(r))
+    norms = np.sqrt(np.einsum("bij,bij->bj", r, r))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalized = r / norms[:, None, :]
+        normalized[~np.isfinite(normalized)] = 0.0
+        sv = np.linalg.svd(normalized, compute_uv=False)
+        return np.where(sv[:, -1] > 0, sv[:, 0] / sv[:, -1], np.inf)
+
+
+# --------------------------------------------------------------------------------------------------
+# augmented_dickey_fuller
+# --------------------------------------------------------------------------------------------------
+
+
+def _adf_suffix(param: Params) -> tuple[str, str, str | None]:
+    autolag = param.get("autolag", "AIC")
+    return f'attr_"{param["attr"]}"__autolag_"{autolag}"', param["attr"], autolag
+
+
+#: Relative accuracy (of residual sums of squares, t-values) below which a fast fit is trusted.
+_TRUSTED = 1e-9
+
+
+def _adf_fast(block: np.ndarray, autolag: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ADF t-statistic and used lag for a block of equal-length, finite, non-constant series.
+
+    Returns ``(stat, usedlag, trusted)``; rows that are not ``trusted`` must be recomputed by the
+    reference (their ``stat`` and ``usedlag`` are meaningless).
+    """
+    count, n = block.shape
+    method = autolag.lower() if autolag is not None else None
+    maxlag = _adf_maxlag(n)
+    nobs = n - 1 - maxlag
+    diff = np.diff(block, axis=1)
+    # columns: level, lagged differences 1..maxlag, the difference itself (the regressand)
+    columns = [block[:, maxlag : n - 1]] + [diff[:, maxlag - j : n - 1 - j] for j in range(1, maxlag + 1)]
+    design = np.stack(columns + [diff[:, maxlag:]], axis=2)
+    r, _, constant = _centered_qr(design)
+    k = maxlag + 1  # regressors besides the constant
+    tail = r[:, :, k] ** 2
+    ssr = np.cumsum(tail[:, ::-1], axis=1)[:, ::-1][:, 1:]  # ssr[:, p]: model with level + p lags
+    sst = ssr[:, 0] + tail[:, 0]
+    kappa = _condition(r[:, :k, :k])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        error = 16 * _EPS * math.sqrt(nobs) * kappa * np.sqrt(sst / ssr.min(axis=1))
+        trusted = ~constant & (error < _TRUSTED)
+        usedlag = np.full(count, maxlag)
+        if method in ("aic", "bic"):
+            nobs2 = nobs / 2.0
+            llf = -nobs2 * np.log(2 * np.pi) - nobs2 * np.log(ssr / float(nobs)) - nobs2
+            penalty = 2.0 if method == "aic" else np.log(float(nobs))
+            criterion = -2 * llf + penalty * np.arange(2, k + 2, dtype=np.float64)
+            usedlag = np.argmin(criterion, axis=1)
+            ordered = np.sort(criterion, axis=1)
+            margin = ordered[:, 1] - ordered[:, 0] if k > 1 else np.full(count, np.inf)
+            trusted &= margin > 10 * nobs * error + 1e-9 * np.abs(ordered[:, 0])
+        elif method == "t-stat":
+            signs = np.sign(np.diagonal(r, axis1=1, axis2=2)[:, :k])
+            df = nobs - np.arange(2, k + 2)
+            tvalues = np.abs(r[:, :k, k] * signs / np.sqrt(ssr / df))
+            significant = tvalues >= _T_STOP
+            # the largest lag whose last coefficient is significant, else lag 0
+            usedlag = np.where(significant.any(axis=1), k - 1 - np.argmax(significant[:, ::-1], axis=1), 0)
+            examined = np.arange(k)[None, :] >= usedlag[:, None]
+            close = np.abs(tvalues - _T_STOP) <= 100 * error[:, None] * (tvalues + math.sqrt(nobs))
+            trusted &= ~(close & examined).any(axis=1)
+    stat = np.full(count, np.nan)
+    for lag in np.unique(usedlag[trusted]):
+        rows = np.flatnonzero(trusted & (usedlag == lag))
+        stat[rows], ok = _adf_final(block[rows], diff[rows], int(lag))
+        trusted[rows] &= ok
+    return stat, usedlag.astype(np.float64), trusted
+
+
+def _adf_final(block: np.ndarray, diff: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """t-value of the level in the ADF regression with ``lag`` lagged differences (and whether trusted)."""
+    n = block.shape[1]
+    nobs = n - 1 - lag
+    columns = [diff[:, lag - j : n - 1 - j] for j in range(1, lag + 1)] + [block[:, lag : n - 1]]
+    design = np.stack(columns + [diff[:, lag:]], axis=2)
+    r, _, constant = _centered_qr(design)
+    k = lag + 1
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scale = np.abs(r[:, k, k]) / math.sqrt(nobs - k - 1)
+        stat = r[:, k - 1, k] * np.sign(r[:, k - 1, k - 1]) / scale
+        sst = np.einsum("bi,bi->b", r[:, : k + 1, k], r[:, : k + 1, k])
+        error = 16 * _EPS * math.sqrt(nobs) * _condition(r[:, :k, :k]) * np.sqrt(sst / r[:, k, k] ** 2)
+    return stat, ~constant & (error < _TRUSTED)
+
+
+@combiner("augmented_dickey_fuller", rtol=1e-8, notes="")
+def augmented_dickey_fuller(s: Segments, params: Sequence[Params]) -> Result:
+    """statsmodels' ``adfuller(x, autolag=...)`` (regression "c"), as tsfresh calls it.
+
+    Per block of equal-length series: one batched QR of the largest lag design gives the residual sum
+    of squares (hence AIC/BIC) and the last t-value of every nested lag model; the chosen lag's
+    regression is one more batched QR per distinct lag. Series whose fit is not well determined in
+    floating point (see the module docstring) go through a transcription of statsmodels, one by one.
+    """
+    wanted = {autolag for _, _, autolag in map(_adf_suffix, params)}
+    results = {autolag: (np.full(len(s), np.nan), np.full(len(s), np.nan)) for autolag in wanted}
+    for rows, block in s.blocks():
+        n = block.shape[1]
+        if _adf_maxlag(n) < 0:
+            continue  # too short: NaN
+        finite = np.isfinite(block).all(axis=1)
+        constant = finite & (block.max(axis=1) == block.min(axis=1))
+        easy = np.flatnonzero(finite & ~constant)
+        hard = np.flatnonzero(~finite)
+        for autolag in wanted:
+            stat, lag = results[autolag]
+            known = autolag is None or str(autolag).lower() in ("aic", "bic", "t-stat")
+            redo = list(hard)
+            for part in _batches(easy, n * (_adf_maxlag(n) + 2)) if known else ():
+                got, used, trusted = _adf_fast(block[part], autolag)
+                stat[rows[part[trusted]]] = got[trusted]
+                lag[rows[part[trusted]]] = used[trusted]
+                redo.extend(part[~trusted])
+            for i in redo if known else ():
+                stat[rows[i]], _, lag[rows[i]] = _adf_reference(block[i], autolag)
+    out = []
+    for suffix, attr, autolag in map(_adf_suffix, params):
+        stat, lag = results[autolag]
+        if attr == "teststat":
+            out.append((suffix, stat))
+        elif attr == "pvalue":
+            out.append((suffix, _mackinnonp(stat)))
+        elif attr == "usedlag":
+            out.append((suffix, lag))
+        else:
+            out.append((suffix, np.full(len(s), np.nan)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# ar_coefficient
+# --------------------------------------------------------------------------------------------------
+
+
+def _ar_fast(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """OLS of ``x[t]`` on a constant and ``x[t-1..t-k]`` for a block of equal-length finite series.
+
+    Returns ``(params, trusted)`` with params as statsmodels orders them (constant first).
+    """
+    count, n = block.shape
+    if k == 0:
+        return block.mean(axis=1)[:, None], np.ones(count, dtype=bool)
+    design = np.stack([block[:, k - j : n - j] for j in range(1, k + 1)] + [block[:, k:]], axis=2)
+    r, means, constant = _centered_qr(design)
+    kappa = _condition(r[:, :k, :k])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        singular = ~(kappa < 1e12)  # solved as identity (and not trusted): keeps the batched solve valid
+        triangle = np.where(singular[:, None, None], np.eye(k), r[:, :k, :k])
+        beta = np.linalg.solve(triangle, r[:, :k, k : k + 1])[:, :, 0]
+        intercept = means[:, k] - np.einsum("bj,bj->b", means[:, :k], beta)
+        # the intercept cancels when the lag means are large against it: statsmodels' uncentered fit is
+        # then only as accurate as that cancellation allows
+        cancel = (np.abs(means[:, :k] * beta).sum(axis=1) + np.abs(means[:, k])) / np.abs(intercept)
+        trusted = ~constant & (kappa < 1e4) & (cancel < 1e3) & np.isfinite(beta).all(axis=1)
+    return np.concatenate([intercept[:, None], beta], axis=1), trusted
+
+
+@combiner("ar_coefficient")
+def ar_coefficient(s: Segments, params: Sequence[Params]) -> Result:
+    """statsmodels' ``AutoReg(x, lags=k, trend="c").fit().params``, once per distinct ``k``.
+
+    Batched QR per block of equal-length series; ill-conditioned fits go through a transcription of
+    statsmodels' SVD-based OLS. As tsfresh: a series too short for ``k`` lags gives NaN coefficients,
+    except ``coeff == k``, which is 0 (tsfresh indexes a list of ``k`` NaNs and catches the
+    IndexError); a non-finite value makes statsmodels raise an error tsfresh does not catch, so every
+    column of the series is NaN.
+    """
+    fitted: dict[int, np.ndarray] = {}
+    failed = np.zeros(len(s), dtype=bool)  # statsmodels' MissingDataError: the whole combiner fails
+    for k in dict.fromkeys(param["k"] for param in params):
+        coefficients = np.full((len(s), k + 1), np.nan)
+        for rows, block in s.blocks():
+            n = block.shape[1]
+            if n - k < k + 1:
+                coefficients[rows, k] = 0.0  # ValueError: [nan] * k, then IndexError for coeff k
+                continue
+            finite = np.isfinite(block).all(axis=1)
+            redo = list(np.flatnonzero(~finite))
+            for part in _batches(np.flatnonzero(finite), n * (k + 1)):
+                got, trusted = _ar_fast(block[part], k)
+                coefficients[rows[part[trusted]]] = got[trusted]
+                redo.extend(part[~trusted])
+            for i in redo:
+                try:
+                    with np.errstate(all="ignore"):
+                        coefficients[rows[i]] = _ar_reference(block[i], k)
+                except _MissingDataError:
+                    failed[rows[i]] = True
+                except (ZeroDivisionError, np.linalg.LinAlgError, ValueError):
+                    coefficients[rows[i], :k] = np.nan
+                    coefficients[rows[i], k] = 0.0
+        fitted[k] = coefficients
+    columns: dict[str, np.ndarray] = {}
+    for param in params:
+        k, p = param["k"], param["coeff"]
+        values = fitted[k][:, p].copy() if 0 <= p <= k else np.full(len(s), np.nan)
+        values[failed] = np.nan
+        columns[f"coeff_{p}__k_{k}"] = values
+    return list(columns.items())
+
+
+# --------------------------------------------------------------------------------------------------
+# partial_autocorrelation
+# --------------------------------------------------------------------------------------------------
+
+
+@combiner("partial_autocorrelation")
+def partial_autocorrelation(s: Segments, params: Sequence[Params]) -> Result:
+    """statsmodels' ``pacf(x, method="ld", nlags=...)`` as tsfresh calls it, for the largest lag asked.
+
+    Adjusted autocovariances (divided by ``n - k``) of every series at once, then the Levinson-Durbin
+    recursion vectorized over series. As tsfresh: lags of half the length or more are NaN, and so is
+    every lag (lag 0 included) when no positive lag can be computed.
+    """
+    lags = [param["lag"] for param in params]
+    demanded = max(lags)
+    n = s.lengths
+    max_lag = np.minimum(demanded, n // 2 - 1)
+    top = int(max(max_lag.max(initial=0), 1))
+    count = len(s)
+    centered = s.values - s.broadcast(s.mean())
+    stop = s.broadcast(s.stops)
+    acov = np.zeros((count, top + 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k in range(top + 1):
+            index = np.flatnonzero(np.arange(len(centered)) + k < stop)
+            products = centered[index] * centered[index + k]
+            acov[:, k] = np.bincount(s.segment_of_row[index], weights=products, minlength=count)
+            acov[:, k] /= np.maximum(n - k, 1)
+        phi = np.zeros((count, top + 1, top + 1))
+        sig = np.zeros((count, top + 1))
+        phi[:, 1, 1] = acov[:, 1] / acov[:, 0]
+        sig[:, 1] = acov[:, 0] - phi[:, 1, 1] * acov[:, 1]
+        for k in range(2, top + 1):
+            dot = np.einsum("bj,bj->b", phi[:, 1:k, k - 1], acov[:, k - 1 : 0 : -1])
+            phi[:, k, k] = (acov[:, k] - dot) / sig[:, k - 1]
+            phi[:, 1:k, k] = phi[:, 1:k, k - 1] - phi[:, k, k][:, None] * phi[:, k - 1 : 0 : -1, k - 1]
+            sig[:, k] = sig[:, k - 1] * (1 - phi[:, k, k] ** 2)
+    pacf = np.full((count, demanded + 1), np.nan)
+    width = min(top, demanded) + 1
+    pacf[:, :width] = np.diagonal(phi, axis1=1, axis2=2)[:, :width]
+    pacf[:, 0] = 1.0
+    pacf[np.arange(demanded + 1)[None, :] > max_lag[:, None]] = np.nan
+    pacf[(max_lag <= 0) | (n <= 1)] = np.nan
+    return [(f"lag_{lag}", pacf[:, lag]) for lag in lags]
+
+
+# --------------------------------------------------------------------------------------------------
+# entropies: exact template matching by sorting
+# --------------------------------------------------------------------------------------------------
+
+
+def _std(s: Segments) -> np.ndarray:
+    """``np.std`` of each series, bit for bit (row-wise on equal-length blocks)."""
+    out = np.full(len(s), np.nan)
+    with np.errstate(all="ignore"):
+        for rows, block in s.blocks():
+            if block.shape[1]:
+                out[rows] = np.std(block, axis=1)
+    return out
+
+
+def _template_pairs(
+    values: np.ndarray, starts: np.ndarray, lengths: np.ndarray, m: int, radius: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Pairs of templates (length ``m``, every start ``0..n-m``) of the same series within ``radius``.
+
+    Every unordered pair ``i != j`` whose Chebyshev distance may be at most the series' ``radius``
+    is yielded (a superset: the caller compares the exact distances). Templates are sorted by their
+    first value within each series; a vectorized binary search finds, for each template, the window of
+    later templates whose first value is within the radius, so only those pairs are formed.
+
+    Yields
+    ------
+    tuple
+        ``(segment, i, j, d, e)`` in chunks: series index, template indices (numbered over all the
+        series' templates, series after series), the Chebyshev distance ``d`` over ``m`` values and
+        ``e`` over ``m + 1`` values (inf where one of the templates has no ``m + 1``-th value).
+    """
+    templates = lengths - m + 1
+    segment = np.repeat(np.arange(len(lengths)), templates)
+    first = np.concatenate([[0], np.cumsum(templates)[:-1]]).astype(np.int64)
+    local = np.arange(len(segment)) - np.repeat(first, templates)
+    at = starts[segment] + local
+    order = np.lexsort((values[at], segment))
+    key = values[at][order]
+    bound = key + radius[segment] * (1 + 1e-9) + np.abs(key) * (4 * _EPS)
+    # binary search: the first sorted index past the window of each template (within its series)
+    lo = np.arange(len(key)) + 1
+    hi = np.repeat(first + templates, templates)
+    while True:
+        active = lo < hi
+        if not active.any():
+            break
+        mid = (lo + hi) // 2
+        inside = np.zeros(len(key), dtype=bool)
+        inside[active] = key[mid[active]] <= bound[active]
+        lo = np.where(active & inside, mid + 1, lo)
+        hi = np.where(active & ~inside, mid, hi)
+    counts = lo - np.arange(len(key)) - 1
+    total = np.cumsum(counts)
+    last = len(values) - 1
+    begin = 0
+    while begin < len(key):
+        base = total[begin - 1] if begin else 0
+        end = int(np.searchsorted(total, base + _PAIR_CHUNK, side="right"))
+        end = max(end, begin + 1)
+        chunk = counts[begin:end]
+        a = np.repeat(np.arange(begin, end), chunk)
+        offset = np.arange(len(a)) - np.repeat(np.cumsum(chunk) - chunk, chunk)
+        ti, tj = order[a], order[a + 1 + offset]
+        gi, gj = at[ti], at[tj]
+        d = np.abs(values[gi] - values[gj])
+        for c in range(1, m):
+            np.maximum(d, np.abs(values[gi + c] - values[gj + c]), out=d)
+        seg = segment[ti]
+        extends = (local[ti] < templates[seg] - 1) & (local[tj] < templates[seg] - 1)
+        e = np.maximum(d, np.abs(values[np.minimum(gi + m, last)] - values[np.minimum(gj + m, last)]))
+        e[~extends] = np.inf
+        yield seg, ti, tj, d, e
+        begin = end
+
+
+def _value_groups(s: Segments, rows: np.ndarray) -> Iterator[np.ndarray]:
+    """Split ``rows`` into groups of at most ``_VALUE_CHUNK`` values (one series may exceed it)."""
+    if not len(rows):
+        return
+    cumulative = np.cumsum(s.lengths[rows])
+    begin = 0
+    while begin < len(rows):
+        base = cumulative[begin - 1] if begin else 0
+        end = max(int(np.searchsorted(cumulative, base + _VALUE_CHUNK, side="right")), begin + 1)
+        yield rows[begin:end]
+        begin = end
+
+
+def _compact(s: Segments, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The values of series ``rows`` as one array: ``(values, starts, lengths)``."""
+    lengths = s.lengths[rows]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    index = np.repeat(s.starts[rows] - starts, lengths) + np.arange(lengths.sum())
+    return s.values[index], starts, lengths
+
+
+@simple("sample_entropy")
+def sample_entropy(s: Segments) -> np.ndarray:
+    """tsfresh's sample entropy (m = 2, tolerance 0.2 std), with its counts and its edge cases.
+
+    ``B`` counts ordered pairs of distinct length-2 templates (all ``n - 1``) within the tolerance
+    (Chebyshev distance), ``A`` the same for length-3 templates (``n - 2``); result ``-log(A / B)``.
+    Exact counts by the sorted-window search over all series at once.
+    """
+    n = s.lengths.astype(np.int64)
+    tol = 0.2 * _std(s)
+    has_nan = s.sum(np.isnan(s.values).astype(np.float64)) > 0 if len(s.values) else np.zeros(len(s), bool)
+    count_b = np.zeros(len(s))
+    count_a = np.zeros(len(s))
+    # a non-finite tolerance (an infinite value) matches nothing, not even a template with itself
+    nomatch = ~(tol >= 0)
+    count_b[nomatch] = -np.maximum(n[nomatch] - 1, 0)
+    count_a[nomatch] = -np.maximum(n[nomatch] - 2, 0)
+    rows = np.flatnonzero(~nomatch & (n >= 3))
+    for group in _value_groups(s, rows):
+        values, starts, lengths = _compact(s, group)
+        pairs_b = np.zeros(len(group))
+        pairs_a = np.zeros(len(group))
+        for seg, _, _, d, e in _template_pairs(values, starts, lengths, 2, tol[group]):
+            limit = tol[group][seg]
+            pairs_b += np.bincount(seg[d <= limit], minlength=len(group))
+            pairs_a += np.bincount(seg[e <= limit], minlength=len(group))
+        count_b[group] = 2 * pairs_b
+        count_a[group] = 2 * pairs_a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = -np.log(count_a / count_b)
+    result[has_nan] = np.nan
+    return result
+
+
+def _approximate_entropy(s: Segments, m: int, factors: list[float]) -> np.ndarray:
+    """tsfresh's approximate entropy for one ``m`` and several ``r`` (series x len(factors)).
+
+    One candidate-pair search at the largest tolerance serves every ``r``: each pair's Chebyshev
+    distances (over ``m`` and ``m + 1`` values) are binned by the smallest tolerance they meet, and
+    cumulative counts per template give every ``C_i(r)``.
+    """
+    n = s.lengths.astype(np.int64)
+    std = _std(s)
+    order = np.argsort(factors, kind="stable")
+    ordered = np.asarray(factors, dtype=np.float64)[order]
+    with np.errstate(invalid="ignore"):
+        r = ordered[None, :] * std[:, None]  # tsfresh: r *= np.std(x)
+    out = np.full((len(s), len(factors)), np.nan)
+    short = n <= m + 1
+    out[short] = 0.0
+    rows = np.flatnonzero(~short & np.isfinite(std))
+    kinds = len(factors)
+    for group in _value_groups(s, rows):
+        values, starts, lengths = _compact(s, group)
+        radius = r[group]
+        templates = lengths - m + 1
+        total = int(templates.sum())
+        hist_m = np.zeros(total * (kinds + 1))
+        hist_e = np.zeros(total * (kinds + 1))
+        for seg, ti, tj, d, e in _template_pairs(values, starts, lengths, m, radius.max(axis=1)):
+            limits = radius[seg]
+            bin_d = (d[:, None] > limits).sum(axis=1)
+            bin_e = (e[:, None] > limits).sum(axis=1)
+            for t in (ti, tj):
+                hist_m += np.bincount(t * (kinds + 1) + bin_d, minlength=len(hist_m))
+                hist_e += np.bincount(t * (kinds + 1) + bin_e, minlength=len(hist_e))
+        segment = np.repeat(np.arange(len(group)), templates)
+        first = np.concatenate([[0], np.cumsum(templates)[:-1]]).astype(np.int64)
+        extends = (np.arange(total) - np.repeat(first, templates)) < np.repeat(templates - 1, templates)
+        count_m = np.cumsum(hist_m.reshape(total, kinds + 1), axis=1)[:, :kinds] + 1
+        count_e = np.cumsum(hist_e.reshape(total, kinds + 1), axis=1)[:, :kinds] + 1
+        size = templates[segment].astype(np.float64)[:, None]
+        log_m = np.log(count_m / size)
+        log_e = np.where(extends[:, None], np.log(count_e / np.maximum(size - 1, 1)), 0.0)
+        phi_m = np.add.reduceat(log_m, first, axis=0) / (lengths - m + 1.0)[:, None]
+        phi_e = np.add.reduceat(log_e, first, axis=0) / (lengths - m + 0.0)[:, None]
+        out[group[:, None], order[None, :]] = np.abs(phi_m - phi_e)
+    negative = np.zeros(out.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        negative[:, order] = r < 0  # tsfresh raises a ValueError (before its length check): NaN
+    out[negative] = np.nan
+    return out
+
+
+def _register_approximate_entropy() -> None:
+    """Register ``approximate_entropy``: a tsfresh *simple* calculator whose parameters share work.
+
+    The registry's :func:`~featurize_lambda.core.registry.parametrized` calls the function once per
+    parameter dict; here the five ``r`` values of one ``m`` share one pair search, so the calculator is
+    registered directly, named exactly as ``parametrized`` names it (``m_2__r_0.1``), empty series 0.
+    """
+
+    def compute(segments: Segments, params: Sequence[Params] | None) -> Result:
+        params = list(params or ())
+        columns: dict[int, np.ndarray] = {}
+        for m in dict.fromkeys(int(param["m"]) for param in params):
+            index = [i for i, param in enumerate(params) if int(param["m"]) == m]
+            values = _approximate_entropy(segments, m, [float(params[i]["r"]) for i in index])
+            for column, i in enumerate(index):
+                columns[i] = values[:, column]
+        return [(output_format(param), columns[i]) for i, param in enumerate(params)]
+
+    def on_empty(params: Sequence[Params] | None) -> list[tuple[str, float]]:
+        return [(output_format(param), 0.0) for param in params or ()]
+
+    notes = "r values of one m share one exact template-pair search"
+    _register(Calculator("approximate_entropy", "simple", compute, on_empty, notes))
+
+
+if not REGISTRY["approximate_entropy"].implemented:
+    _register_approximate_entropy()
