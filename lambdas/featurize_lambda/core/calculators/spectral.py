@@ -540,21 +540,25 @@ def _ricker_cwt(s: Segments, n: int) -> np.ndarray:
 
 
 def _window_percentile(values: np.ndarray, start: np.ndarray, stop: np.ndarray, per: float) -> np.ndarray:
-    """``scipy.stats.scoreatpercentile(values[start:stop], per)`` for many windows (NaN sorts last)."""
-    width = int((stop - start).max())
-    index = start[:, None] + np.arange(width)
-    inside = index < stop[:, None]
-    ordered = np.sort(np.where(inside, values[np.minimum(index, len(values) - 1)], np.nan), axis=1)
-    position = per / 100.0 * ((stop - start) - 1)
-    low = position.astype(np.int64)
-    row = np.arange(len(start))
-    exact = low == position
-    upper = np.minimum(low + 1, width - 1)
-    w0 = (low + 1) - position
-    w1 = position - low
-    with np.errstate(invalid="ignore", over="ignore"):
-        mixed = (ordered[row, low] * w0 + ordered[row, upper] * w1) / (w0 + w1)
-    return np.where(exact, ordered[row, low] * 1 / 1.0, mixed)
+    """``scipy.stats.scoreatpercentile(values[start:stop], per)`` for many windows at once.
+
+    Windows of one size are copied as rows of a sliding-window view and sorted row-wise (NaN last,
+    as scipy's ``np.sort``); the interpolation repeats scipy's arithmetic.
+    """
+    size = stop - start
+    out = np.empty(len(start))
+    for width in np.unique(size).tolist():
+        which = np.flatnonzero(size == width)
+        ordered = np.lib.stride_tricks.sliding_window_view(values, width)[start[which]]  # a copy
+        ordered.sort(axis=1)
+        position = per / 100.0 * (width - 1)
+        low = int(position)
+        if low == position:
+            out[which] = ordered[:, low] * 1 / 1.0
+        else:
+            w0, w1 = (low + 1) - position, position - low
+            out[which] = (ordered[:, low] * w0 + ordered[:, low + 1] * w1) / (w0 + w1)
+    return out
 
 
 def _count_ridge_peaks(s: Segments, cwt: np.ndarray) -> np.ndarray:
