@@ -69,8 +69,9 @@ def _welch_block(block: np.ndarray) -> np.ndarray:
     # ShortTimeFFT.fac_psd: 1 / sqrt(sum(win**2) / T), summed with Python's sequential sum
     window = window * (1 / np.sqrt(np.cumsum(window**2)[-1] / 1.0))
     slices = np.lib.stride_tricks.sliding_window_view(block, nperseg, axis=1)[:, : n_slices * hop : hop]
-    slices = slices - np.mean(slices, axis=-1, keepdims=True)  # detrend="constant"
-    slices *= window
+    with np.errstate(invalid="ignore"):  # inf - inf in a segment: NaN, as in scipy
+        slices = slices - np.mean(slices, axis=-1, keepdims=True)  # detrend="constant"
+        slices *= window
     spectrum = np.fft.rfft(slices, n=nperseg, axis=-1)  # (rows, slices, n_freq)
     power = spectrum.real**2
     power += spectrum.imag**2
@@ -118,13 +119,16 @@ def spkt_welch_density(s: Segments, params: Sequence[Params]) -> Result:
 def _linspace_rows(first: np.ndarray, last: np.ndarray, num: int) -> np.ndarray:
     """``np.linspace(first[i], last[i], num)`` for every i (same arithmetic as the scalar call)."""
     div = num - 1
-    delta = last - first
     y = np.arange(0, num, dtype=np.float64).reshape(1, -1)
-    step = delta / div if div > 0 else delta
-    if div > 0:
-        zero = step == 0
-        y = np.where(zero[:, None], (y / div) * delta[:, None], y * step[:, None])
-    y = y + first[:, None]
+    with np.errstate(invalid="ignore"):  # NaN or infinite bounds give NaN edges, as in numpy
+        delta = last - first
+        if div > 0:
+            step = delta / div
+            zero = step == 0
+            y = np.where(zero[:, None], (y / div) * delta[:, None], y * step[:, None])
+        else:
+            y = y * delta[:, None]
+        y = y + first[:, None]
     if num > 1:
         y[:, -1] = last
     return y
@@ -295,7 +299,13 @@ def _query_distances(block: np.ndarray, query: np.ndarray, normalize: bool) -> n
     return np.sqrt(squared)
 
 
-@combiner("query_similarity_count")
+@combiner(
+    "query_similarity_count",
+    notes=(
+        "A query longer than the series gives NaN for that query only (tsfresh/stumpy raise for the whole "
+        "calculator); with a query, a distance equal to the threshold to rounding may count differently."
+    ),
+)
 def query_similarity_count(s: Segments, params: Sequence[Params]) -> Result:
     """How many subsequences lie within ``threshold`` of ``query`` (z-normalized Euclidean by default).
 
@@ -431,7 +441,8 @@ def _cwt_coefficients_block(block: np.ndarray, scale: float, coeffs: list[int]) 
     for r in np.flatnonzero(unsafe.any(axis=1)):
         cols = np.flatnonzero(unsafe[r])
         exact = _convolve_at(block[r], kernel, np.concatenate([needed[cols], needed[cols] + 1]))
-        out[r, cols] = -root * (exact[len(cols) :] - exact[: len(cols)])
+        with np.errstate(invalid="ignore"):
+            out[r, cols] = -root * (exact[len(cols) :] - exact[: len(cols)])
     return out
 
 
@@ -660,7 +671,7 @@ def _count_ridge_peaks(s: Segments, cwt: np.ndarray) -> np.ndarray:
     return np.bincount(seg[passed], minlength=len(s)).astype(np.float64)
 
 
-@parametrized("number_cwt_peaks", rtol=1e-9)
+@parametrized("number_cwt_peaks")
 def number_cwt_peaks(s: Segments, n: int) -> np.ndarray:
     """How many peaks ``scipy.signal.find_peaks_cwt(x, widths=1..n, wavelet=ricker)`` finds (a count)."""
     n = int(n)
