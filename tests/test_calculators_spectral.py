@@ -292,3 +292,17 @@ def test_query_longer_than_series_is_nan_for_that_query_only():
     (_, long_query), (_, short_query) = compute(REGISTRY["query_similarity_count"], Segments.from_series([x]), params)
     assert np.isnan(long_query[0])
     assert short_query[0] == 0.0
+
+
+def test_batched_work_gives_the_same_results(monkeypatch):
+    rng = np.random.default_rng(17)
+    series = [rng.normal(size=int(rng.integers(1, 300))) for _ in range(40)]
+    segments = Segments.from_series(series)
+    query = [{"query": np.sin(np.linspace(0, 3, 8)), "threshold": 2.5}]
+    peaks = spectral.number_cwt_peaks(segments, 5)
+    ((_, counts),) = compute(REGISTRY["query_similarity_count"], segments, query)
+    monkeypatch.setattr(spectral, "_PEAKS_BATCH_CELLS", 2000)
+    monkeypatch.setattr(spectral, "_QUERY_BATCH_CELLS", 500)
+    np.testing.assert_array_equal(spectral.number_cwt_peaks(segments, 5), peaks)
+    ((_, batched),) = compute(REGISTRY["query_similarity_count"], segments, query)
+    np.testing.assert_array_equal(batched, counts)

@@ -269,10 +269,25 @@ def lempel_ziv_complexity(s: Segments, bins: int) -> np.ndarray:
 _STUMPY_DENOM_THRESHOLD = 1e-14
 
 
-def _query_distances(block: np.ndarray, query: np.ndarray, normalize: bool) -> np.ndarray:
-    """Distance of ``query`` to every subsequence of every row (stumpy's ``mass`` / ``mass_absolute``)."""
+#: Window values (rows x windows x query length) materialized at once by query_similarity_count.
+_QUERY_BATCH_CELLS = 4_000_000
+
+
+def _query_counts(block: np.ndarray, query: np.ndarray, normalize: bool, threshold: float) -> np.ndarray:
+    """Per row, how many subsequences lie within ``threshold`` of ``query`` (windows taken in batches)."""
+    rows, length = block.shape
     m = len(query)
-    windows = np.lib.stride_tricks.sliding_window_view(block, m, axis=1)  # (rows, L - m + 1, m)
+    windows = np.lib.stride_tricks.sliding_window_view(block, m, axis=1)  # a view: (rows, L - m + 1, m)
+    step = max(1, _QUERY_BATCH_CELLS // (rows * m))
+    counts = np.zeros(rows)
+    for first in range(0, length - m + 1, step):
+        counts += np.sum(_query_distances(windows[:, first : first + step], query, normalize) <= threshold, axis=1)
+    return counts
+
+
+def _query_distances(windows: np.ndarray, query: np.ndarray, normalize: bool) -> np.ndarray:
+    """Distance of ``query`` to each window (stumpy's ``mass`` / ``mass_absolute`` formulas)."""
+    m = len(query)
     finite = np.isfinite(windows).all(axis=-1)
     if not np.isfinite(query).all():
         return np.full(finite.shape, np.inf)
@@ -326,8 +341,7 @@ def query_similarity_count(s: Segments, params: Sequence[Params]) -> Result:
             for rows, block in s.blocks():
                 if block.shape[1] < q.size:
                     continue
-                distance = _query_distances(block, q, bool(normalize))
-                values[rows] = np.sum(distance <= threshold, axis=1)
+                values[rows] = _query_counts(block, q, bool(normalize), threshold)
         out.append((output_format(param), values))
     return out
 
@@ -671,10 +685,31 @@ def _count_ridge_peaks(s: Segments, cwt: np.ndarray) -> np.ndarray:
     return np.bincount(seg[passed], minlength=len(s)).astype(np.float64)
 
 
+#: Cells of the CWT matrix (widths x values) held at once; larger chunks are searched in groups.
+_PEAKS_BATCH_CELLS = 4_000_000
+
+
 @parametrized("number_cwt_peaks")
 def number_cwt_peaks(s: Segments, n: int) -> np.ndarray:
-    """How many peaks ``scipy.signal.find_peaks_cwt(x, widths=1..n, wavelet=ricker)`` finds (a count)."""
+    """How many peaks ``scipy.signal.find_peaks_cwt(x, widths=1..n, wavelet=ricker)`` finds (a count).
+
+    Counts match scipy exactly: the CWT rows are scipy's bit for bit and the ridge search and SNR
+    filter follow its rules. Series are searched in groups of at most ``_PEAKS_BATCH_CELLS / n``
+    values to bound memory.
+    """
     n = int(n)
     if n < 1:  # scipy reads widths[0]: tsfresh raises
         return np.full(len(s), np.nan)
-    return _count_ridge_peaks(s, _ricker_cwt(s, n))
+    out = np.empty(len(s))
+    limit = max(1, _PEAKS_BATCH_CELLS // n)
+    first = 0
+    lengths = s.lengths.tolist()
+    while first < len(s):
+        last, size = first + 1, lengths[first]
+        while last < len(s) and size + lengths[last] <= limit:
+            size += lengths[last]
+            last += 1
+        group = Segments.from_series([s.series(i) for i in range(first, last)])
+        out[first:last] = _count_ridge_peaks(group, _ricker_cwt(group, n))
+        first = last
+    return out
