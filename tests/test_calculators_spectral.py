@@ -306,3 +306,21 @@ def test_batched_work_gives_the_same_results(monkeypatch):
     np.testing.assert_array_equal(spectral.number_cwt_peaks(segments, 5), peaks)
     ((_, batched),) = compute(REGISTRY["query_similarity_count"], segments, query)
     np.testing.assert_array_equal(batched, counts)
+
+
+def test_spkt_welch_density_keeps_values_on_their_coefficients():
+    """Deviation (tsfresh bug): with an out-of-range coefficient listed first, tsfresh shifts the values.
+
+    tsfresh returns the available values first and the NaNs last, zipped with the names in the order
+    given, so ``coeff_200`` receives the value of coefficient 2 and ``coeff_2`` receives NaN.
+    """
+    x = np.random.default_rng(18).normal(size=50)
+    params = [{"coeff": 200}, {"coeff": 2}, {"coeff": -1}]
+    _, pxx = scipy.signal.welch(x, nperseg=50)
+    theirs = dict(fc.spkt_welch_density(x, params))
+    # the tsfresh bug: the values of coefficients 2 and -1 come first, the NaN of 200 last
+    assert theirs["coeff_200"] == pxx[2] and theirs["coeff_2"] == pxx[-1] and np.isnan(theirs["coeff_-1"])
+    ours = dict(compute(REGISTRY["spkt_welch_density"], Segments.from_series([x]), params))
+    assert np.isnan(ours["coeff_200"][0])
+    assert ours["coeff_2"][0] == pytest.approx(pxx[2], rel=1e-12)
+    assert ours["coeff_-1"][0] == pytest.approx(pxx[-1], rel=1e-12)

@@ -104,14 +104,27 @@ def _welch_blocks(s: Segments) -> list[tuple[np.ndarray, np.ndarray]]:
     return result
 
 
-@combiner("spkt_welch_density")
+@combiner(
+    "spkt_welch_density",
+    notes=(
+        "Each value belongs to its own coefficient; tsfresh misassigns values when coefficients beyond the "
+        "spectrum come before smaller ones in the parameter list."
+    ),
+)
 def spkt_welch_density(s: Segments, params: Sequence[Params]) -> Result:
-    """Welch power spectral density at frequency index ``coeff`` (NaN beyond the spectrum)."""
+    """Welch power spectral density at frequency index ``coeff`` (NaN beyond the spectrum).
+
+    A negative ``coeff`` counts from the end, as Python indexing in tsfresh does. Deviation: when
+    some coefficients lie beyond the spectrum, tsfresh lists the available values first and the NaNs
+    last, so with an unsorted parameter list (``[{"coeff": 200}, {"coeff": 2}]`` on a short series)
+    its values land on the wrong names; here every coefficient gets its own value.
+    """
     coeffs = [int(p["coeff"]) for p in params]
     out = np.full((len(coeffs), len(s)), np.nan)
     for rows, pxx in _welch_blocks(s):
+        n_freq = pxx.shape[1]
         for i, c in enumerate(coeffs):
-            if 0 <= c < pxx.shape[1]:
+            if -n_freq <= c < n_freq:
                 out[i, rows] = pxx[:, c]
     return [(f"coeff_{c}", out[i]) for i, c in enumerate(coeffs)]
 
