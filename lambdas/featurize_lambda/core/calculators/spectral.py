@@ -483,8 +483,8 @@ def cwt_coefficients(s: Segments, params: Sequence[Params]) -> Result:
     names = [f"coeff_{p['coeff']}__w_{p['w']}__widths_{tuple(p['widths'])}" for p in params]
     out = np.full((len(params), len(s)), np.nan)
     scales = [p["w"] for p in params]
-    valid = all(p["w"] in tuple(p["widths"]) and min(p["widths"]) > 0 for p in params) and all(
-        len(_mexh_kernel(w)) > 2 for w in scales
+    valid = all(
+        p["w"] in tuple(p["widths"]) and all(w > 0 and len(_mexh_kernel(w)) > 2 for w in p["widths"]) for p in params
     )
     if not valid:
         return list(zip(names, out, strict=True))
