@@ -10,6 +10,9 @@
    machine in the backend that does not execute. The replacement applies the substitutions and creates
    it in the executing backend, so a synthesized CDK template can be deployed into the local engine
    (the deploy rehearsal).
+4. A Retry's wait is a real ``time.sleep`` in moto's ``retrier_decl`` module. Its ``time`` is replaced by
+   a shim whose ``sleep`` is scaled by :func:`set_retry_wait_scale` (1.0, the real wait, unless a test
+   asks for less): fault-injection tests run the workflow's own Retry policy without waiting minutes.
 
 ``tests/test_moto_patches.py`` fails if a moto upgrade moves or changes what is patched here.
 """
@@ -17,11 +20,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (  # noqa: E501
     DistributedItemProcessorWorker,
 )
@@ -36,6 +42,23 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iter
 Dispatcher = Callable[[LambdaFunction, Any], tuple[Any, bool]]
 _dispatcher: Dispatcher | None = None
 _installed = False
+_retry_wait_scale = 1.0
+
+
+def set_retry_wait_scale(scale: float) -> None:
+    """Multiply every Retry wait of the interpreter by ``scale`` (1.0: the waits the ASL asks for)."""
+    global _retry_wait_scale
+    if scale < 0:
+        raise ValueError("the retry wait scale must be >= 0")
+    _retry_wait_scale = scale
+
+
+def _scaled_sleep(seconds: float) -> None:
+    time.sleep(seconds * _retry_wait_scale)
+
+
+#: Replaces the ``time`` module as seen by moto's retrier (it only calls ``time.sleep``).
+RETRY_CLOCK = SimpleNamespace(sleep=_scaled_sleep)
 
 
 def set_dispatcher(dispatcher: Dispatcher | None) -> None:
@@ -132,4 +155,5 @@ def install() -> None:
     StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)
     for cls, open_job_frame, close_frame, record in LOOPED_WORKERS:
         cls._eval_pool = _looping_eval_pool(open_job_frame, close_frame, record)
+    retrier_decl.time = RETRY_CLOCK
     _installed = True

@@ -25,9 +25,10 @@ import tempfile
 import threading
 import urllib.request
 import zipfile
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,44 @@ class EngineInfo:
     region: str
     bucket: str
     state_machine_arn: str
+
+
+@dataclass
+class Fault:
+    """A test hook: make chosen invocations fail as the Lambda service would, before any handler runs.
+
+    The failure reaches the state machine as a Lambda error of type ``error``, so the workflow's own
+    Retry (throttling and service errors) and its failure handling apply, exactly as on AWS; the
+    handler does not run, so no failure record is written (as when AWS throttles or a sandbox dies).
+
+    Parameters
+    ----------
+    function : str
+        The function's role: ``"partition"``, ``"features"`` or ``"reduce"``.
+    chunk : int, optional
+        Only invocations whose event is this chunk (a manifest item); None: every invocation.
+    times : int, optional
+        How many matching invocations fail; None: all of them (a permanent failure).
+    error : str
+        The error type (``errorType``), e.g. ``Lambda.TooManyRequestsException`` (retried by the
+        workflow), ``Sandbox.Timedout`` or ``Runtime.OutOfMemory`` (not retried).
+    message : str
+        The error message.
+    """
+
+    function: str = "features"
+    chunk: int | None = None
+    times: int | None = 1
+    error: str = "Lambda.TooManyRequestsException"
+    message: str = "Rate exceeded (injected by the local engine)"
+    #: Invocations failed so far.
+    injected: int = field(default=0, compare=False)
+
+    def matches(self, role: str, event: Any) -> bool:
+        """Whether an invocation of ``role`` with ``event`` is one this fault fails now."""
+        if role != self.function or (self.times is not None and self.injected >= self.times):
+            return False
+        return self.chunk is None or (isinstance(event, dict) and event.get("chunk") == self.chunk)
 
 
 _running: LocalEngine | None = None
@@ -118,6 +157,11 @@ class LocalEngine:
     create_resources : bool
         Create the bucket, functions and state machine; False leaves an empty engine (for deploying a
         synthesized CDK template into it: the deploy rehearsal).
+    faults : sequence of Fault, optional
+        Invocations to fail (a test hook; see :class:`Fault` and :meth:`inject`).
+    retry_wait_scale : float
+        Multiplies every Retry wait of the workflow (tests of retries use a small value; 1.0 waits
+        as long as the ASL says, as AWS does).
     """
 
     def __init__(
@@ -128,6 +172,8 @@ class LocalEngine:
         handlers: dict[str, str] | None = None,
         log_level: str = "WARNING",
         create_resources: bool = True,
+        faults: Sequence[Fault] = (),
+        retry_wait_scale: float = 1.0,
     ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.host = host
@@ -141,6 +187,9 @@ class LocalEngine:
         self._endpoint: str | None = None
         self._server: Any = None
         self._pool: ProcessPoolExecutor | None = None
+        self.faults: list[Fault] = list(faults)
+        self.retry_wait_scale = retry_wait_scale
+        self._faults_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> EngineInfo:
@@ -181,6 +230,7 @@ class LocalEngine:
         _moto_api(endpoint, "config", {"stepfunctions": {"execute_state_machine": True}})
         self._endpoint = endpoint
         _moto_patches.set_dispatcher(self._dispatch)
+        _moto_patches.set_retry_wait_scale(self.retry_wait_scale)
         if self.create_resources:
             self.info = EngineInfo(endpoint, REGION, BUCKET, self._create_resources())
         return self.info
@@ -191,6 +241,7 @@ class LocalEngine:
         if _running is not self:
             return
         _moto_patches.set_dispatcher(None)
+        _moto_patches.set_retry_wait_scale(1.0)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -250,8 +301,33 @@ class LocalEngine:
             pool.submit(_worker.warm, modules)
         return pool
 
+    # -- fault injection (tests) ------------------------------------------------------------------
+    def inject(self, *faults: Fault) -> list[Fault]:
+        """Add faults (see :class:`Fault`); returns the engine's current fault list."""
+        with self._faults_lock:
+            self.faults.extend(faults)
+            return list(self.faults)
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self._faults_lock:
+            self.faults.clear()
+
+    def _injected(self, function: Any, event: Any) -> tuple[Any, bool] | None:
+        """The error of the first fault matching this invocation (and count it), else None."""
+        role = function.handler.rpartition(".")[0].rpartition(".")[2]
+        with self._faults_lock:
+            for fault in self.faults:
+                if fault.matches(role, event):
+                    fault.injected += 1
+                    return {"errorType": fault.error, "errorMessage": fault.message}, True
+        return None
+
     def _dispatch(self, function: Any, event: Any) -> tuple[Any, bool]:
         """Run one invocation in the pool (called from moto's server threads)."""
+        injected = self._injected(function, event) if self.faults else None
+        if injected is not None:
+            return injected
         pool = self._pool
         if pool is None:
             return {"errorType": "Lambda.ServiceException", "errorMessage": "the local engine is stopped"}, True

@@ -66,10 +66,13 @@ def test_partition_writes_chunks_of_whole_ids_then_the_manifest(s3, key):
     assert summary["chunks"] == 4 and summary["ids"] == 10 and summary["rows"] == len(frame)
     assert summary["output"] == f"s3://{BUCKET}/outputs/run-1/features.parquet"
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.manifest)["Body"].read())
-    assert manifest == [{"run": "run-1", "chunk": i, "rows": item["rows"]} for i, item in enumerate(manifest)]
+    assert manifest == [
+        {"run": "run-1", "chunk": i, "rows": item["rows"], "ids": item["ids"]} for i, item in enumerate(manifest)
+    ]
     chunks = [read_parquet(s3, BUCKET, KEYS.chunk(i)) for i in range(4)]
     assert keys_under(s3, KEYS.prefix + "chunks/") == [KEYS.chunk(i) for i in range(4)]
     assert [len(c) for c in chunks] == [item["rows"] for item in manifest]
+    assert [c["id"].nunique() for c in chunks] == [item["ids"] for item in manifest] == [3, 3, 3, 1]
     id_sets = [set(c["id"]) for c in chunks]
     assert sum(len(s) for s in id_sets) == 10 and len(set().union(*id_sets)) == 10  # no id in two chunks
     all_rows = pd.concat(chunks)

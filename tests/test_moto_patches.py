@@ -32,6 +32,14 @@ def test_patched_methods_exist_with_the_signatures_the_patches_assume():
         assert hasattr(cls, "_eval_job") and hasattr(cls, "stopped")
 
 
+def test_the_retry_wait_is_the_retrier_modules_time_sleep():
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    _moto_patches.install()
+    assert retrier_decl.time is _moto_patches.RETRY_CLOCK
+    assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl.RetrierDecl._eval_body)
+
+
 def create_machine(engine, name: str, definition: dict) -> str:
     sfn = engine.client("stepfunctions")
     role = engine.client("iam").get_role(RoleName=ROLE_NAME)["Role"]["Arn"]

@@ -24,6 +24,8 @@ INPUT_DEFAULTS: dict[str, Any] = {
     "column_kind": None,
     "features": "minimal",
     "chunk_size": None,
+    "drop_nan": False,
+    "tolerated_failure_percentage": 0,
 }
 
 
@@ -129,6 +131,8 @@ class RunConfig:
     chunk_size: int | None
     column_sort_explicit: bool = False
     column_value_explicit: bool = False
+    drop_nan: bool = False
+    tolerated_failure_percentage: float = 0.0
 
     @classmethod
     def from_input(cls, raw: Any) -> RunConfig:
@@ -145,7 +149,9 @@ class RunConfig:
         if unknown:
             raise InputError(f"unknown execution input field(s) {unknown}; known: {sorted(INPUT_DEFAULTS)}")
         if not raw.get("input"):
-            raise InputError('the execution input needs "input": "s3://bucket/key" (CSV, CSV.gz or Parquet)')
+            raise InputError(
+                'the execution input needs "input": "s3://bucket/key" (CSV, CSV.gz or Parquet, or a folder of them)'
+            )
         parse_s3_uri(raw["input"], "input")
         output = _optional_str(raw, "output")
         if output is not None:
@@ -160,6 +166,15 @@ class RunConfig:
             isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0
         ):
             raise InputError(f"chunk_size must be a positive integer (ids per chunk) or null, got {chunk_size!r}")
+        drop_nan = raw.get("drop_nan", INPUT_DEFAULTS["drop_nan"])
+        if not isinstance(drop_nan, bool):
+            raise InputError(f"drop_nan must be true or false, got {drop_nan!r}")
+        tolerated = raw.get("tolerated_failure_percentage", INPUT_DEFAULTS["tolerated_failure_percentage"])
+        if isinstance(tolerated, bool) or not isinstance(tolerated, int | float) or not 0 <= tolerated <= 100:
+            raise InputError(
+                f"tolerated_failure_percentage must be a number from 0 to 100 (the share of chunks that may fail "
+                f"and still give a partial output), got {tolerated!r}"
+            )
         return cls(
             input=raw["input"],
             output=output,
@@ -171,6 +186,8 @@ class RunConfig:
             chunk_size=chunk_size,
             column_sort_explicit="column_sort" in raw,
             column_value_explicit="column_value" in raw,
+            drop_nan=drop_nan,
+            tolerated_failure_percentage=float(tolerated),
         )
 
     def to_dict(self) -> dict[str, Any]:

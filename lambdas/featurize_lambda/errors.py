@@ -14,3 +14,7 @@ class InputError(FeaturizeError, ValueError):
 
 class ChunkFailed(FeaturizeError):
     """One or more chunks have no result; the message names each chunk and its error."""
+
+
+class IntegrityError(FeaturizeError):
+    """Counts do not add up (rows or ids lost or duplicated between the steps); never the user's input."""

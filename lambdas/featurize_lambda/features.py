@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .config import Environment
 from .core.features import extract, parse_features
+from .errors import IntegrityError
 from .keys import RunKeys
 from .s3io import get_json, get_parquet, put_json, put_parquet
 
@@ -28,7 +29,7 @@ def features(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]
     Parameters
     ----------
     event : dict
-        One manifest item: ``{"run": <name>, "chunk": <index>, "rows": <count>}``.
+        One manifest item: ``{"run": <name>, "chunk": <index>, "rows": <count>, "ids": <count>}``.
     env : Environment
         The parsed Lambda environment.
     s3 : botocore client
@@ -37,7 +38,13 @@ def features(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]
     Returns
     -------
     dict
-        ``{"chunk", "ids", "result_key"}``.
+        ``{"chunk", "ids", "result_key"}``. The result object's metadata holds the rows and ids
+        computed, which the reduce step checks against the manifest.
+
+    Raises
+    ------
+    IntegrityError
+        If the chunk object does not hold the rows and ids its manifest item counts.
     """
     started = time.perf_counter()
     keys = RunKeys(event["run"])
@@ -46,8 +53,12 @@ def features(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]
         document = get_json(s3, env.bucket, keys.config)
         settings = parse_features(document["config"]["features"])
         chunk = get_parquet(s3, env.bucket, keys.chunk(index))
+        expected = {name: event[name] for name in ("rows", "ids") if event.get(name)}
+        found = {"rows": len(chunk), "ids": int(chunk["id"].nunique())}
+        if any(found[name] != count for name, count in expected.items()):
+            raise IntegrityError(f"chunk {index} object holds {found}, its manifest item says {expected}")
         result = extract(chunk, document["kinds"], settings)
-        put_parquet(s3, env.bucket, keys.result(index), result, index=True)
+        put_parquet(s3, env.bucket, keys.result(index), result, index=True, metadata={"rows": len(chunk)})
     except Exception as error:
         record = {"chunk": index, "error": type(error).__name__, "message": str(error)}
         put_json(s3, env.bucket, keys.failure(index), record)

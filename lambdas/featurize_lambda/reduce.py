@@ -1,7 +1,8 @@
-"""Reduce handler: check every chunk's result, then concatenate them into the run's output."""
+"""Reduce handler: judge the chunks, check the counts, write the output sorted by id (and any failure list)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,31 +10,69 @@ from typing import Any
 
 import boto3
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .config import Environment, parse_s3_uri
-from .errors import ChunkFailed
+from .errors import ChunkFailed, IntegrityError
 from .keys import RunKeys
-from .s3io import exists, get_json, get_parquet, list_keys, put_csv, put_parquet
+from .s3io import exists, get_bytes, get_json, get_parquet_with_metadata, list_keys, put_csv, put_parquet
 
 logger = Logger(service="featurize")
 
 #: Parallel S3 reads of chunk results (I/O bound; boto3 clients are thread-safe).
 READ_THREADS = 16
 
+#: Output name endings replaced by ``.failures.json`` to name the failure list next to the output.
+OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv")
 
-def _describe_failure(s3: Any, bucket: str, keys: RunKeys, item: dict[str, Any]) -> str:
+
+def failures_uri(output: str) -> str:
+    """Where the failure list of a partial output goes: next to it, ``<output stem>.failures.json``."""
+    for suffix in OUTPUT_SUFFIXES:
+        if output.lower().endswith(suffix):
+            return output[: -len(suffix)] + ".failures.json"
+    return output + ".failures.json"
+
+
+def _failure(s3: Any, bucket: str, keys: RunKeys, item: dict[str, Any]) -> dict[str, Any]:
+    """What is known of a chunk without a result: its failure record, or that its Lambda died."""
     index = item["chunk"]
-    where = f"chunk {index} ({item['rows']} rows, s3://{bucket}/{keys.chunk(index)})"
+    record = {"chunk": index, "rows": item["rows"], "ids_count": item.get("ids"),
+              "chunk_object": f"s3://{bucket}/{keys.chunk(index)}"}
     if exists(s3, bucket, keys.failure(index)):
-        record = get_json(s3, bucket, keys.failure(index))
-        return f"{where}: {record['error']}: {record['message']}"
-    return f"{where}: no result and no failure record: the Lambda died (timeout, out of memory) or was throttled"
+        written = get_json(s3, bucket, keys.failure(index))
+        return record | {"error": written["error"], "message": written["message"]}
+    return record | {
+        "error": "NoResult",
+        "message": "no result and no failure record: the Lambda died (timeout, out of memory) or was throttled "
+        "until its retries ran out",
+    }
+
+
+def _describe(failure: dict[str, Any]) -> str:
+    ids = f", {failure['ids_count']} ids" if failure.get("ids_count") is not None else ""
+    where = f"chunk {failure['chunk']} ({failure['rows']} rows{ids}, {failure['chunk_object']})"
+    if failure["error"] == "NoResult":
+        return f"{where}: {failure['message']}"
+    return f"{where}: {failure['error']}: {failure['message']}"
+
+
+def _chunk_ids(s3: Any, bucket: str, keys: RunKeys, index: int) -> list[Any]:
+    """The ids of a chunk (read from its object's id column), for the failure list."""
+    table = pq.read_table(pa.BufferReader(get_bytes(s3, bucket, keys.chunk(index))), columns=["id"])
+    return pc.unique(table.column("id")).to_pylist()
 
 
 def reduce(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]:
-    """Concatenate the chunk results in chunk order (so ids stay sorted) into the output object.
+    """Check every chunk's result against the partition's counts and write the output, sorted by id.
+
+    Chunks come from hash buckets, so their ids interleave: the output is sorted by id, which is
+    tsfresh's row order. A run whose failed chunks stay within its ``tolerated_failure_percentage``
+    writes a partial output and, next to it, a failure list (:func:`failures_uri`).
 
     Parameters
     ----------
@@ -47,45 +86,116 @@ def reduce(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"output", "ids", "rows", "features", "chunks", "notes"}``.
+        ``{"output", "ids", "rows", "features", "chunks", "failed_chunks", "notes"}`` and, for a partial
+        output, ``"failures"`` (the failure list's URI) and ``"failed_ids"``.
 
     Raises
     ------
     ChunkFailed
-        If any chunk of the manifest has no result; the message names each one and its error.
+        If more chunks failed than tolerated; the message names each one, its error and how to re-run.
+    IntegrityError
+        If the results do not hold exactly the ids and rows the partition step counted.
     """
     started = time.perf_counter()
     keys = RunKeys(event["run"])
     manifest = get_json(s3, env.bucket, keys.manifest)
     document = get_json(s3, env.bucket, keys.config)
+    config = document["config"]
+    tolerated = float(config.get("tolerated_failure_percentage") or 0.0)
     present = set(list_keys(s3, env.bucket, keys.results_prefix))
     missing = [item for item in manifest if keys.result(item["chunk"]) not in present]
-    if missing:
-        causes = [_describe_failure(s3, env.bucket, keys, item) for item in missing]
+    failures = [_failure(s3, env.bucket, keys, item) for item in missing]
+    failed_share = 100.0 * len(missing) / len(manifest) if manifest else 0.0
+    if missing and failed_share > tolerated:
+        tolerance = (
+            f" {failed_share:.3g}% of the chunks failed, more than the tolerated {tolerated:g}%." if tolerated else
+            f" To accept a partial output instead, set tolerated_failure_percentage to {failed_share:.3g} or more."
+        )
         raise ChunkFailed(
             f"{len(missing)} of {len(manifest)} chunk(s) failed: "
-            + "; ".join(causes)
-            + f". Fix the cause and start the run again with the same input (run {keys.name})."
+            + "; ".join(_describe(f) for f in failures)
+            + f". Fix the cause and start the run again with the same execution input (this was run {keys.name}; "
+            "a new run writes its own chunks, nothing is appended to this one)."
+            + tolerance
         )
-    with ThreadPoolExecutor(READ_THREADS) as pool:
-        frames = list(pool.map(lambda item: get_parquet(s3, env.bucket, keys.result(item["chunk"])), manifest))
-    result = pd.concat(frames) if frames else pd.DataFrame()
-    table = result.reset_index(names=document["config"]["column_id"])
 
-    out_bucket, out_key = parse_s3_uri(document["output"], "output")
+    done = [item for item in manifest if keys.result(item["chunk"]) in present]
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        results = list(
+            pool.map(lambda item: get_parquet_with_metadata(s3, env.bucket, keys.result(item["chunk"])), done)
+        )
+    for item, (frame, metadata) in zip(done, results, strict=True):
+        ids_differ = item.get("ids") is not None and len(frame) != item["ids"]
+        if ids_differ or metadata.get("rows", item["rows"]) != item["rows"]:
+            raise IntegrityError(
+                f"chunk {item['chunk']}: its result covers {len(frame)} ids and {metadata.get('rows')} rows, the "
+                f"partition step wrote {item.get('ids')} ids and {item['rows']} rows; start the run again"
+            )
+    column_id = config["column_id"]
+    if results:
+        result = pd.concat([frame for frame, _ in results])
+    else:
+        result = pd.DataFrame(index=pd.Index([], name="id"))
+    if not result.index.is_unique:
+        duplicated = result.index[result.index.duplicated()][0]
+        raise IntegrityError(f"id {duplicated!r} appears in the results of two chunks; start the run again")
+    failed_ids = sum(f["ids_count"] or 0 for f in failures)
+    failed_rows = sum(f["rows"] for f in failures)
+    expected_ids = event.get("ids", sum(item.get("ids", 0) for item in manifest)) - failed_ids
+    expected_rows = (event.get("rows") or sum(item["rows"] for item in manifest)) - failed_rows
+    rows_computed = sum(metadata.get("rows", item["rows"]) for item, (_, metadata) in zip(done, results, strict=True))
+    if len(result) != expected_ids or rows_computed != expected_rows:
+        raise IntegrityError(
+            f"the results cover {len(result)} ids and {rows_computed} rows; the partition step counted "
+            f"{expected_ids} ids and {expected_rows} rows (failed chunks excluded); start the run again"
+        )
+    # Hash-routed chunks interleave ids: sort, as tsfresh's output is sorted by id.
+    result = result.sort_index(kind="stable")
+    table = result.reset_index(names=column_id)
+
+    output = document["output"]
+    out_bucket, out_key = parse_s3_uri(output, "output")
     if out_key.lower().endswith(".csv"):
         size = put_csv(s3, out_bucket, out_key, table)
     else:
         size = put_parquet(s3, out_bucket, out_key, table)
-    summary = {
+    notes = list(event.get("notes", []))
+    summary: dict[str, Any] = {
         "run": keys.name,
-        "output": document["output"],
+        "output": output,
         "ids": len(result),
-        "rows": event.get("rows"),
+        "rows": rows_computed,
         "features": result.shape[1],
         "chunks": len(manifest),
-        "notes": event.get("notes", []),
+        "failed_chunks": len(missing),
+        "notes": notes,
     }
+    if failures:
+        for failure in failures:
+            failure["ids"] = _chunk_ids(s3, env.bucket, keys, failure["chunk"])
+        listing = failures_uri(output)
+        document_out = {
+            "run": keys.name,
+            "output": output,
+            "chunks": len(manifest),
+            "failed_chunks": len(failures),
+            "failed_ids": failed_ids,
+            "failed_rows": failed_rows,
+            "tolerated_failure_percentage": tolerated,
+            "failures": failures,
+        }
+        list_bucket, list_key = parse_s3_uri(listing, "output")
+        s3.put_object(
+            Bucket=list_bucket,
+            Key=list_key,
+            Body=json.dumps(document_out, default=str, indent=1).encode(),
+            ContentType="application/json",
+        )
+        summary |= {"failures": listing, "failed_ids": failed_ids}
+        notes.append(
+            f"partial output: {len(failures)} of {len(manifest)} chunk(s) failed ({failed_ids} ids, within the "
+            f"tolerated {tolerated:g}%); the failed chunks, their ids and errors are listed in {listing}"
+        )
     logger.info("reduced", extra=summary | {"bytes": size, "seconds": round(time.perf_counter() - started, 3)})
     return summary
 

@@ -27,30 +27,20 @@ def get_bytes(s3: Any, bucket: str, key: str, what: str = "object") -> bytes:
         raise InputError(f"{what} bucket {bucket!r} does not exist") from None
 
 
-def read_table(s3: Any, bucket: str, key: str) -> pd.DataFrame:
-    """Read an input table: ``.parquet``/``.pq``, ``.csv`` or ``.csv.gz`` by the key's ending."""
-    data = get_bytes(s3, bucket, key, "input")
-    lower = key.lower()
-    if not data:
-        raise InputError(f"input s3://{bucket}/{key} is empty")
-    try:
-        if lower.endswith((".parquet", ".pq")):
-            table = pq.read_table(pa.BufferReader(data))
-        elif lower.endswith(".csv.gz"):
-            table = pacsv.read_csv(pa.CompressedInputStream(pa.BufferReader(data), "gzip"))
-        elif lower.endswith(".csv"):
-            table = pacsv.read_csv(pa.BufferReader(data))
-        else:
-            raise InputError(f"input s3://{bucket}/{key}: unknown format; use .parquet, .csv or .csv.gz")
-    except pa.ArrowInvalid as error:
-        raise InputError(f"input s3://{bucket}/{key} cannot be read: {error}") from None
-    return table.to_pandas()
+#: Prefix of featurize's own key-value metadata in the Parquet objects it writes.
+METADATA_PREFIX = "featurize."
 
 
-def put_parquet(s3: Any, bucket: str, key: str, frame: pd.DataFrame, index: bool = False) -> int:
-    """Write a frame as one Parquet object; returns its size in bytes."""
+def put_parquet(
+    s3: Any, bucket: str, key: str, frame: pd.DataFrame, index: bool = False, metadata: dict[str, Any] | None = None
+) -> int:
+    """Write a frame as one Parquet object, with optional metadata (small JSON values); returns its size."""
+    table = pa.Table.from_pandas(frame, preserve_index=index)
+    if metadata:
+        extra = {f"{METADATA_PREFIX}{name}".encode(): json.dumps(value).encode() for name, value in metadata.items()}
+        table = table.replace_schema_metadata((table.schema.metadata or {}) | extra)
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=index, compression=COMPRESSION)
+    pq.write_table(table, buffer, compression=COMPRESSION)
     body = buffer.getvalue()
     s3.put_object(Bucket=bucket, Key=key, Body=body)
     return len(body)
@@ -68,6 +58,17 @@ def put_csv(s3: Any, bucket: str, key: str, frame: pd.DataFrame) -> int:
 def get_parquet(s3: Any, bucket: str, key: str) -> pd.DataFrame:
     """Read one Parquet object written by :func:`put_parquet`."""
     return pq.read_table(pa.BufferReader(get_bytes(s3, bucket, key))).to_pandas()
+
+
+def get_parquet_with_metadata(s3: Any, bucket: str, key: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read one Parquet object and the metadata :func:`put_parquet` stored with it."""
+    table = pq.read_table(pa.BufferReader(get_bytes(s3, bucket, key)))
+    metadata = {
+        name.decode()[len(METADATA_PREFIX) :]: json.loads(value)
+        for name, value in (table.schema.metadata or {}).items()
+        if name.decode(errors="replace").startswith(METADATA_PREFIX)
+    }
+    return table.to_pandas(), metadata
 
 
 def put_json(s3: Any, bucket: str, key: str, document: Any) -> None:
