@@ -251,15 +251,35 @@ def _centered_qr(design: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _condition(r: np.ndarray) -> np.ndarray:
-    """2-norm condition number of the column-normalized triangular factors ``r`` (inf if singular)."""
+    """2-norm condition number of the triangular factors ``r`` (inf if singular)."""
     if r.shape[-1] == 0:
         return np.ones(len(r))
-    norms = np.sqrt(np.einsum("bij,bij->bj", r, r))
     with np.errstate(divide="ignore", invalid="ignore"):
-        normalized = r / norms[:, None, :]
-        normalized[~np.isfinite(normalized)] = 0.0
-        sv = np.linalg.svd(normalized, compute_uv=False)
+        sv = np.linalg.svd(np.where(np.isfinite(r), r, 0.0), compute_uv=False)
         return np.where(sv[:, -1] > 0, sv[:, 0] / sv[:, -1], np.inf)
+
+
+def _raw_accuracy(r: np.ndarray, means: np.ndarray, nobs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Conditioning of the regression as statsmodels solves it: raw columns plus a column of ones.
+
+    ``r`` and ``means`` are :func:`_centered_qr`'s results for ``[regressors, regressand]``. The
+    triangular factor of ``[1, X]`` is ``[[sqrt(m), sqrt(m) mean(X)], [0, R_centered]]``, so its
+    condition number (which bounds the accuracy of statsmodels' SVD solution, whose rounding is relative
+    to the largest column) comes from the centered factor and the means.
+
+    Returns
+    -------
+    tuple
+        ``(kappa, norm_y)``: the condition number of the raw design and the norm of the raw regressand.
+    """
+    k = r.shape[-1] - 1
+    root = math.sqrt(nobs)
+    raw = np.zeros((len(r), k + 1, k + 1))
+    raw[:, 0, 0] = root
+    raw[:, 0, 1:] = root * means[:, :k]
+    raw[:, 1:, 1:] = r[:, :k, :k]
+    norm_y = np.sqrt(np.einsum("bi,bi->b", r[:, :, k], r[:, :, k]) + nobs * means[:, k] ** 2)
+    return _condition(raw), norm_y
 
 
 # --------------------------------------------------------------------------------------------------
@@ -272,15 +292,21 @@ def _adf_suffix(param: Params) -> tuple[str, str, str | None]:
     return f'attr_"{param["attr"]}"__autolag_"{autolag}"', param["attr"], autolag
 
 
-#: Relative accuracy (of residual sums of squares, t-values) below which a fast fit is trusted.
-_TRUSTED = 1e-9
+#: Safety factor on the error estimates (observed errors stay within 10 times the estimate).
+_MARGIN = 100.0
+#: A fast ADF t-value / AR coefficient is used when ``_MARGIN`` times its estimated error is below
+#: this fraction of its value (else the series goes through the statsmodels transcription).
+_ADF_TARGET = 1e-9
+_AR_TARGET = 1e-9
 
 
 def _adf_fast(block: np.ndarray, autolag: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ADF t-statistic and used lag for a block of equal-length, finite, non-constant series.
 
-    Returns ``(stat, usedlag, trusted)``; rows that are not ``trusted`` must be recomputed by the
-    reference (their ``stat`` and ``usedlag`` are meaningless).
+    Returns ``(stat, usedlag, error)``: ``error`` estimates the absolute error of statsmodels' own
+    t-value (its SVD works on the raw design, whose conditioning decides its accuracy; ours is at least
+    as accurate); it is infinite where the lag order cannot be decided in floating point or a column
+    is constant (statsmodels then leaves out the constant). Such rows go through the reference.
     """
     count, n = block.shape
     method = autolag.lower() if autolag is not None else None
@@ -290,15 +316,15 @@ def _adf_fast(block: np.ndarray, autolag: str | None) -> tuple[np.ndarray, np.nd
     # columns: level, lagged differences 1..maxlag, the difference itself (the regressand)
     columns = [block[:, maxlag : n - 1]] + [diff[:, maxlag - j : n - 1 - j] for j in range(1, maxlag + 1)]
     design = np.stack(columns + [diff[:, maxlag:]], axis=2)
-    r, _, constant = _centered_qr(design)
+    r, means, constant = _centered_qr(design)
     k = maxlag + 1  # regressors besides the constant
     tail = r[:, :, k] ** 2
     ssr = np.cumsum(tail[:, ::-1], axis=1)[:, ::-1][:, 1:]  # ssr[:, p]: model with level + p lags
-    sst = ssr[:, 0] + tail[:, 0]
-    kappa = _condition(r[:, :k, :k])
+    kappa, norm_y = _raw_accuracy(r, means, nobs)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        error = 16 * _EPS * math.sqrt(nobs) * kappa * np.sqrt(sst / ssr.min(axis=1))
-        trusted = ~constant & (error < _TRUSTED)
+        # relative error of each nested model's residual norm
+        error = _EPS * kappa[:, None] * (1 + norm_y[:, None] / np.sqrt(ssr))
+        undecided = constant.copy()
         usedlag = np.full(count, maxlag)
         if method in ("aic", "bic"):
             nobs2 = nobs / 2.0
@@ -308,7 +334,7 @@ def _adf_fast(block: np.ndarray, autolag: str | None) -> tuple[np.ndarray, np.nd
             usedlag = np.argmin(criterion, axis=1)
             ordered = np.sort(criterion, axis=1)
             margin = ordered[:, 1] - ordered[:, 0] if k > 1 else np.full(count, np.inf)
-            trusted &= margin > 10 * nobs * error + 1e-9 * np.abs(ordered[:, 0])
+            undecided |= ~(margin > _MARGIN * 4 * nobs * error.max(axis=1) + 1e-12 * np.abs(ordered[:, 0]))
         elif method == "t-stat":
             signs = np.sign(np.diagonal(r, axis1=1, axis2=2)[:, :k])
             df = nobs - np.arange(2, k + 2)
@@ -317,30 +343,31 @@ def _adf_fast(block: np.ndarray, autolag: str | None) -> tuple[np.ndarray, np.nd
             # the largest lag whose last coefficient is significant, else lag 0
             usedlag = np.where(significant.any(axis=1), k - 1 - np.argmax(significant[:, ::-1], axis=1), 0)
             examined = np.arange(k)[None, :] >= usedlag[:, None]
-            close = np.abs(tvalues - _T_STOP) <= 100 * error[:, None] * (tvalues + math.sqrt(nobs))
-            trusted &= ~(close & examined).any(axis=1)
+            close = ~(np.abs(tvalues - _T_STOP) > _MARGIN * error * (tvalues + 1))
+            undecided |= (close & examined).any(axis=1)
     stat = np.full(count, np.nan)
-    for lag in np.unique(usedlag[trusted]):
-        rows = np.flatnonzero(trusted & (usedlag == lag))
-        stat[rows], ok = _adf_final(block[rows], diff[rows], int(lag))
-        trusted[rows] &= ok
-    return stat, usedlag.astype(np.float64), trusted
+    final_error = np.full(count, np.inf)
+    for lag in np.unique(usedlag[~undecided]):
+        rows = np.flatnonzero(~undecided & (usedlag == lag))
+        stat[rows], final_error[rows] = _adf_final(block[rows], diff[rows], int(lag))
+    return stat, usedlag.astype(np.float64), final_error
 
 
 def _adf_final(block: np.ndarray, diff: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
-    """t-value of the level in the ADF regression with ``lag`` lagged differences (and whether trusted)."""
+    """t-value of the level in the ADF regression with ``lag`` lagged differences, and its absolute error."""
     n = block.shape[1]
     nobs = n - 1 - lag
     columns = [diff[:, lag - j : n - 1 - j] for j in range(1, lag + 1)] + [block[:, lag : n - 1]]
     design = np.stack(columns + [diff[:, lag:]], axis=2)
-    r, _, constant = _centered_qr(design)
+    r, means, constant = _centered_qr(design)
     k = lag + 1
+    kappa, norm_y = _raw_accuracy(r, means, nobs)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         scale = np.abs(r[:, k, k]) / math.sqrt(nobs - k - 1)
         stat = r[:, k - 1, k] * np.sign(r[:, k - 1, k - 1]) / scale
-        sst = np.einsum("bi,bi->b", r[:, : k + 1, k], r[:, : k + 1, k])
-        error = 16 * _EPS * math.sqrt(nobs) * _condition(r[:, :k, :k]) * np.sqrt(sst / r[:, k, k] ** 2)
-    return stat, ~constant & (error < _TRUSTED)
+        error = _EPS * kappa * (1 + norm_y / np.abs(r[:, k, k])) * (np.abs(stat) + 1)
+    error[constant | ~np.isfinite(error)] = np.inf
+    return stat, error
 
 
 @combiner("augmented_dickey_fuller", rtol=1e-8, notes="")
@@ -367,7 +394,8 @@ def augmented_dickey_fuller(s: Segments, params: Sequence[Params]) -> Result:
             known = autolag is None or str(autolag).lower() in ("aic", "bic", "t-stat")
             redo = list(hard)
             for part in _batches(easy, n * (_adf_maxlag(n) + 2)) if known else ():
-                got, used, trusted = _adf_fast(block[part], autolag)
+                got, used, error = _adf_fast(block[part], autolag)
+                trusted = np.isfinite(error) & (_MARGIN * error <= _ADF_TARGET * np.abs(got) + 1e-13)
                 stat[rows[part[trusted]]] = got[trusted]
                 lag[rows[part[trusted]]] = used[trusted]
                 redo.extend(part[~trusted])
@@ -395,24 +423,31 @@ def augmented_dickey_fuller(s: Segments, params: Sequence[Params]) -> Result:
 def _ar_fast(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """OLS of ``x[t]`` on a constant and ``x[t-1..t-k]`` for a block of equal-length finite series.
 
-    Returns ``(params, trusted)`` with params as statsmodels orders them (constant first).
+    Returns ``(params, error)``: the coefficients as statsmodels orders them (constant first) and an
+    estimate of the absolute error of statsmodels' own coefficients (its SVD solves the raw design;
+    see :func:`_raw_accuracy`), infinite where a column is constant or the design is singular.
     """
     count, n = block.shape
-    if k == 0:
-        return block.mean(axis=1)[:, None], np.ones(count, dtype=bool)
+    nobs = n - k
     design = np.stack([block[:, k - j : n - j] for j in range(1, k + 1)] + [block[:, k:]], axis=2)
     r, means, constant = _centered_qr(design)
-    kappa = _condition(r[:, :k, :k])
+    kappa, norm_y = _raw_accuracy(r, means, nobs)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        singular = ~(kappa < 1e12)  # solved as identity (and not trusted): keeps the batched solve valid
+        singular = ~(_condition(r[:, :k, :k]) < 1e12)  # solved as identity, not trusted: keeps the batch valid
         triangle = np.where(singular[:, None, None], np.eye(k), r[:, :k, :k])
         beta = np.linalg.solve(triangle, r[:, :k, k : k + 1])[:, :, 0]
         intercept = means[:, k] - np.einsum("bj,bj->b", means[:, :k], beta)
-        # the intercept cancels when the lag means are large against it: statsmodels' uncentered fit is
-        # then only as accurate as that cancellation allows
-        cancel = (np.abs(means[:, :k] * beta).sum(axis=1) + np.abs(means[:, k])) / np.abs(intercept)
-        trusted = ~constant & (kappa < 1e4) & (cancel < 1e3) & np.isfinite(beta).all(axis=1)
-    return np.concatenate([intercept[:, None], beta], axis=1), trusted
+        # the error of coefficient i, scaled by its raw column's norm, is relative to the regressand's norm
+        columns = np.sqrt(
+            np.concatenate(
+                [np.full((count, 1), float(nobs)), np.einsum("bij,bij->bj", r, r)[:, :k] + nobs * means[:, :k] ** 2],
+                axis=1,
+            )
+        )
+        relative = _EPS * kappa * (1 + norm_y / np.abs(r[:, k, k]))
+        error = relative[:, None] * norm_y[:, None] / columns
+    error[constant | singular] = np.inf
+    return np.concatenate([intercept[:, None], beta], axis=1), error
 
 
 @combiner("ar_coefficient")
@@ -437,7 +472,8 @@ def ar_coefficient(s: Segments, params: Sequence[Params]) -> Result:
             finite = np.isfinite(block).all(axis=1)
             redo = list(np.flatnonzero(~finite))
             for part in _batches(np.flatnonzero(finite), n * (k + 1)):
-                got, trusted = _ar_fast(block[part], k)
+                got, error = _ar_fast(block[part], k)
+                trusted = (np.isfinite(error) & (_MARGIN * error <= _AR_TARGET * np.abs(got) + 1e-13)).all(axis=1)
                 coefficients[rows[part[trusted]]] = got[trusted]
                 redo.extend(part[~trusted])
             for i in redo:
@@ -464,13 +500,56 @@ def ar_coefficient(s: Segments, params: Sequence[Params]) -> Result:
 # --------------------------------------------------------------------------------------------------
 
 
+#: A series whose Levinson-Durbin recursion amplifies rounding more than this (largest ``acov[0] / sig[k]``)
+#: gets its autocovariances exactly as statsmodels computes them (``np.correlate``, one dot per lag).
+_PACF_AMPLIFICATION = 30.0
+
+
+def _blas_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products summed in the order of OpenBLAS' ``ddot`` for strided vectors.
+
+    statsmodels' Levinson-Durbin calls ``np.dot`` on a column of its coefficient matrix (a strided
+    vector), for which OpenBLAS sums ``(p0 + p2) + (p4 + p6) ...`` and ``(p1 + p3) + ...`` separately,
+    then the remainder into the first sum; doing the same keeps the recursion bit for bit.
+    """
+    products = a * b
+    first = np.zeros(len(a))
+    second = np.zeros(len(a))
+    blocks = products.shape[1] & -4
+    for i in range(0, blocks, 4):
+        first = first + (products[:, i] + products[:, i + 2])
+        second = second + (products[:, i + 1] + products[:, i + 3])
+    for i in range(blocks, products.shape[1]):
+        first = first + products[:, i]
+    return first + second
+
+
+def _levinson_durbin(acov: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """statsmodels' ``levinson_durbin(acov, nlags=top, isacov=True)`` for every row: ``(pacf, sig)``."""
+    count = len(acov)
+    phi = np.zeros((count, top + 1, top + 1))
+    sig = np.zeros((count, top + 1))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        phi[:, 1, 1] = acov[:, 1] / acov[:, 0]
+        sig[:, 1] = acov[:, 0] - phi[:, 1, 1] * acov[:, 1]
+        for k in range(2, top + 1):
+            dot = _blas_dot(phi[:, 1:k, k - 1], acov[:, k - 1 : 0 : -1])
+            phi[:, k, k] = (acov[:, k] - dot) / sig[:, k - 1]
+            phi[:, 1:k, k] = phi[:, 1:k, k - 1] - phi[:, k, k][:, None] * phi[:, k - 1 : 0 : -1, k - 1]
+            sig[:, k] = sig[:, k - 1] * (1 - phi[:, k, k] ** 2)
+    return np.diagonal(phi, axis1=1, axis2=2).copy(), sig
+
+
 @combiner("partial_autocorrelation")
 def partial_autocorrelation(s: Segments, params: Sequence[Params]) -> Result:
     """statsmodels' ``pacf(x, method="ld", nlags=...)`` as tsfresh calls it, for the largest lag asked.
 
-    Adjusted autocovariances (divided by ``n - k``) of every series at once, then the Levinson-Durbin
-    recursion vectorized over series. As tsfresh: lags of half the length or more are NaN, and so is
-    every lag (lag 0 included) when no positive lag can be computed.
+    Adjusted autocovariances (divided by ``n - k``) of each block of equal-length series (row-wise
+    pairwise sums), then the Levinson-Durbin recursion for every series at once. Where the recursion
+    amplifies rounding (nearly deterministic series), the autocovariances are recomputed as
+    statsmodels computes them, one dot product per lag and series, so the result is bit for bit. As
+    tsfresh: lags of half the length or more are NaN, and so is every lag (lag 0 included) when no
+    positive lag can be computed.
     """
     lags = [param["lag"] for param in params]
     demanded = max(lags)
@@ -478,31 +557,33 @@ def partial_autocorrelation(s: Segments, params: Sequence[Params]) -> Result:
     max_lag = np.minimum(demanded, n // 2 - 1)
     top = int(max(max_lag.max(initial=0), 1))
     count = len(s)
-    centered = s.values - s.broadcast(s.mean())
-    stop = s.broadcast(s.stops)
     acov = np.zeros((count, top + 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for k in range(top + 1):
-            index = np.flatnonzero(np.arange(len(centered)) + k < stop)
-            products = centered[index] * centered[index + k]
-            acov[:, k] = np.bincount(s.segment_of_row[index], weights=products, minlength=count)
-            acov[:, k] /= np.maximum(n - k, 1)
-        phi = np.zeros((count, top + 1, top + 1))
-        sig = np.zeros((count, top + 1))
-        phi[:, 1, 1] = acov[:, 1] / acov[:, 0]
-        sig[:, 1] = acov[:, 0] - phi[:, 1, 1] * acov[:, 1]
-        for k in range(2, top + 1):
-            dot = np.einsum("bj,bj->b", phi[:, 1:k, k - 1], acov[:, k - 1 : 0 : -1])
-            phi[:, k, k] = (acov[:, k] - dot) / sig[:, k - 1]
-            phi[:, 1:k, k] = phi[:, 1:k, k - 1] - phi[:, k, k][:, None] * phi[:, k - 1 : 0 : -1, k - 1]
-            sig[:, k] = sig[:, k - 1] * (1 - phi[:, k, k] ** 2)
-    pacf = np.full((count, demanded + 1), np.nan)
+    centered = np.empty_like(s.values)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for rows, block in s.blocks():
+            length = block.shape[1]
+            xo = block - block.mean(axis=1)[:, None]  # bit for bit statsmodels' x - x.mean()
+            centered[s.starts[rows, None] + np.arange(length)] = xo
+            for k in range(min(top, length - 1) + 1):
+                acov[rows, k] = np.sum(xo[:, k:] * xo[:, : length - k], axis=1) / (length - k)
+        pacf, sig = _levinson_durbin(acov, top)
+        within = np.arange(1, top + 1)[None, :] <= max_lag[:, None]
+        amplification = np.where(within, acov[:, :1] / np.abs(sig[:, 1:]), 0.0).max(axis=1, initial=0.0)
+    redo = np.flatnonzero((max_lag > 0) & np.isfinite(amplification) & (amplification > _PACF_AMPLIFICATION))
+    if len(redo):
+        exact = np.zeros((len(redo), top + 1))
+        for row, i in enumerate(redo):
+            xo = centered[s.starts[i] : s.stops[i]]
+            for k in range(int(max_lag[i]) + 1):
+                exact[row, k] = np.dot(xo[k:], xo[: len(xo) - k]) / (len(xo) - k)
+        pacf[redo] = _levinson_durbin(exact, top)[0]
+    out = np.full((count, demanded + 1), np.nan)
     width = min(top, demanded) + 1
-    pacf[:, :width] = np.diagonal(phi, axis1=1, axis2=2)[:, :width]
-    pacf[:, 0] = 1.0
-    pacf[np.arange(demanded + 1)[None, :] > max_lag[:, None]] = np.nan
-    pacf[(max_lag <= 0) | (n <= 1)] = np.nan
-    return [(f"lag_{lag}", pacf[:, lag]) for lag in lags]
+    out[:, :width] = pacf[:, :width]
+    out[:, 0] = 1.0
+    out[np.arange(demanded + 1)[None, :] > max_lag[:, None]] = np.nan
+    out[(max_lag <= 0) | (n <= 1)] = np.nan
+    return [(f"lag_{lag}", out[:, lag]) for lag in lags]
 
 
 # --------------------------------------------------------------------------------------------------
