@@ -515,17 +515,20 @@ def percentage_of_reoccurring_datapoints_to_all_datapoints(s: Segments) -> np.nd
 
 @simple("sum_of_reoccurring_values", empty=0.0)
 def sum_of_reoccurring_values(s: Segments) -> np.ndarray:
-    """Sum of the distinct values seen twice or more; NaN if there is a NaN (``0 * NaN`` in tsfresh)."""
+    """Sum of the distinct values seen twice or more.
+
+    tsfresh multiplies every distinct value by 0 or 1, so a NaN or an infinity seen once makes the
+    sum NaN (``0 * inf``); the same products are summed here.
+    """
     segment, length, value = _value_runs(s)
-    total = np.bincount(segment, weights=np.where(length > 1, value, 0.0), minlength=len(s))
-    return np.where(_has_nan(s), np.nan, total)
+    return np.bincount(segment, weights=(length > 1) * value, minlength=len(s))
 
 
 @simple("sum_of_reoccurring_data_points", empty=0.0)
 def sum_of_reoccurring_data_points(s: Segments) -> np.ndarray:
+    """Sum of the values seen twice or more: ``count * value`` with the count zeroed below 2, as tsfresh."""
     segment, length, value = _value_runs(s)
-    total = np.bincount(segment, weights=np.where(length > 1, length * value, 0.0), minlength=len(s))
-    return np.where(_has_nan(s), np.nan, total)
+    return np.bincount(segment, weights=np.where(length > 1, length, 0) * value, minlength=len(s))
 
 
 @simple("ratio_value_number_to_time_series_length")
@@ -728,23 +731,28 @@ def mean_n_absolute_max(s: Segments, number_of_maxima: int) -> np.ndarray:
 def binned_entropy(s: Segments, max_bins: int) -> np.ndarray:
     """``np.histogram(x, bins=max_bins)`` entropy, with numpy's bin edges and edge corrections.
 
-    NaN for a series with NaN (tsfresh) or infinity (numpy refuses a non-finite range).
+    NaN for a series with NaN (tsfresh) and where numpy raises: infinity (a non-finite range) or bin
+    edges that do not increase (a range too narrow for the bins at the values' magnitude).
     """
     bins = int(max_bins)
-    first = _minimum(s).copy()
-    last = _maximum(s).copy()
-    bad = ~(np.isfinite(first) & np.isfinite(last))
-    first[bad] = 0.0
-    last[bad] = 1.0
-    flat = first == last
-    first[flat] -= 0.5
-    last[flat] += 0.5
-    delta = last - first
-    step = delta / bins
     k = np.arange(bins + 1, dtype=np.float64)
+
+    def outer_edges(first: np.ndarray, last: np.ndarray):
+        flat = first == last
+        first = np.where(flat, first - 0.5, first)
+        last = np.where(flat, last + 0.5, last)
+        delta = last - first
+        step = delta / bins
+        with np.errstate(invalid="ignore"):
+            edges = np.where((step == 0)[:, None], k / bins * delta[:, None], k * step[:, None]) + first[:, None]
+        edges[:, -1] = last
+        return first, delta, edges
+
+    first, delta, edges = outer_edges(_minimum(s), _maximum(s))
     with np.errstate(invalid="ignore"):
-        edges = np.where((step == 0)[:, None], k / bins * delta[:, None], k * step[:, None]) + first[:, None]
-    edges[:, -1] = last
+        bad = ~(np.isfinite(first) & np.isfinite(delta) & (edges[:, :-1] < edges[:, 1:]).all(axis=1))
+    if bad.any():  # edges of [0, 1] as placeholders that index safely; their result is NaN
+        first, delta, edges[bad] = np.where(bad, 0.0, first), np.where(bad, 1.0, delta), k / bins
     segment = s.segment_of_row
     x = np.where(s.broadcast(bad), first[segment], s.values)
     with np.errstate(invalid="ignore"):
@@ -777,7 +785,9 @@ def _corridor(s: Segments, ql: float, qh: float):
         return _cached(s, f"quantile_nan_dropped_{q!r}", build)
 
     low, high = s.broadcast(level(ql)), s.broadcast(level(qh))
-    inside = (s.values >= low) & (s.values <= high)
+    # pandas bins with searchsorted, where NaN sorts last: a NaN upper quantile (np.quantile's
+    # ``inf - inf`` at an infinite maximum) lets every value at or above the lower one in
+    inside = (s.values >= low) & ((s.values <= high) | np.isnan(high)) & ~np.isnan(s.values)
     pair = np.flatnonzero(inside[1:] & inside[:-1] & _within(s)[1:]) + 1
     return s.segment_of_row[pair], s.values[pair] - s.values[pair - 1]
 
