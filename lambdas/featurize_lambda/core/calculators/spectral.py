@@ -347,8 +347,8 @@ def query_similarity_count(s: Segments, params: Sequence[Params]) -> Result:
     for param in params:
         values = np.full(len(s), np.nan)
         query = param.get("query", None)
-        q = np.asarray(query).astype(float)
-        if query is not None and q.ndim == 1 and q.size >= 3:
+        q = np.asarray(query, dtype=float) if query is not None else np.empty(0)
+        if q.ndim == 1 and q.size >= 3:
             threshold = param.get("threshold", 0.0)
             normalize = param.get("normalize", True)
             for rows, block in s.blocks():
