@@ -137,24 +137,33 @@ def execute(
         The run result and the local output path (None when the output is an S3 URI).
     """
     local_input = None if input_.startswith("s3://") else Path(input_)
+    folder_files: list[Path] | None = None
     if local_input is not None:
-        if not local_input.is_file():
-            raise _refuse(f"input {input_} does not exist or is not a file")
-        try:
-            local_input.open("rb").close()
-        except OSError as error:
-            raise _refuse(f"input {input_} cannot be read: {error}") from None
-    if not _has_suffix(input_, INPUT_SUFFIXES):
-        raise _refuse(f"input {input_}: unknown format; use one of {list(INPUT_SUFFIXES)}")
+        if local_input.is_dir():
+            folder_files = _folder_files(local_input)
+        elif not local_input.is_file():
+            raise _refuse(f"input {input_} does not exist or is not a file or folder")
+        else:
+            try:
+                local_input.open("rb").close()
+            except OSError as error:
+                raise _refuse(f"input {input_} cannot be read: {error}") from None
+            if not _has_suffix(input_, INPUT_SUFFIXES):
+                raise _refuse(f"input {input_}: unknown format; use one of {list(INPUT_SUFFIXES)} or a folder of them")
+            if local_input.stat().st_size == 0:
+                raise _refuse(f"input {input_} is empty (0 bytes)")
     try:
         parse_features(options["features"])
     except InputError as error:
         raise _refuse(str(error)) from None
     if options.get("chunk_size") is not None and options["chunk_size"] <= 0:
         raise _refuse("--chunk-size must be a positive number of ids per chunk")
+    tolerated = options.get("tolerated_failure_percentage")
+    if tolerated is not None and not 0 <= tolerated <= 100:
+        raise _refuse("--tolerated-failure-percentage must be from 0 to 100")
 
     if output is None:
-        output = f"{_stem(input_)}.features.parquet"
+        output = f"{_stem(input_.rstrip('/'))}.features.parquet"
     local_output = None if output.startswith("s3://") else Path(output)
     if not _has_suffix(output, OUTPUT_SUFFIXES):
         raise _refuse(f"output {output}: use one of {list(OUTPUT_SUFFIXES)}")
@@ -162,18 +171,42 @@ def execute(
         raise _refuse("the output would overwrite the input: featurize never modifies its input")
     if output == input_:
         raise _refuse("the output would overwrite the input: featurize never modifies its input")
+    if folder_files is not None and local_output is not None and local_output.resolve().is_relative_to(
+        local_input.resolve()
+    ):
+        raise _refuse(f"the output {output} is inside the input folder {input_}: a later run would read it as input")
 
     name = new_run_name()
     with _target(where) as target:
         runner = Runner(target)
-        input_uri = runner.upload(local_input, name) if local_input is not None else input_
+        if folder_files is not None:
+            input_uri = runner.upload_folder(local_input, folder_files, name)
+        elif local_input is not None:
+            input_uri = runner.upload(local_input, name)
+        else:
+            input_uri = input_
         output_uri = runner.default_output(name, local_output.name) if local_output is not None else output
         arn = runner.start(build_execution_input(input_uri, output_uri, options), name)
         _say(err, f"started {arn}")
         result = _watch(runner, arn, name)
         if local_output is not None:
             runner.download(result.output, local_output)
+            if result.summary.get("failures"):
+                listing = local_output.parent / (local_output.name.rsplit(".", 1)[0] + ".failures.json")
+                runner.download(result.summary["failures"], listing)
+                result.summary["failures_local"] = str(listing)
     return result, local_output
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The data files of a local input folder, checked as the partition step checks a prefix."""
+    from featurize_lambda.core.source import local_source
+
+    try:
+        source = local_source(str(folder))
+    except InputError as error:
+        raise _refuse(str(error)) from None
+    return [Path(f.path) for f in source.files]
 
 
 def _report(result: RunResult, local_output: Path | None) -> None:
@@ -186,6 +219,13 @@ def _report(result: RunResult, local_output: Path | None) -> None:
         f"{summary.get('chunks')} chunks in {result.seconds:.1f} s",
     )
     _say(out, f"output: {local_output if local_output is not None else result.output}")
+    if summary.get("failures"):
+        listing = summary.get("failures_local") or summary["failures"]
+        _say(
+            err,
+            f"warning: partial output: {summary.get('failed_chunks')} of {summary.get('chunks')} chunk(s) failed "
+            f"({summary.get('failed_ids')} ids missing); failure list: {listing}",
+        )
 
 
 def _features_option(value: str) -> Any:
@@ -219,7 +259,12 @@ def _run_or_exit(
 
 @app.command()
 def run(
-    input_: Annotated[str, typer.Argument(metavar="INPUT", help="Local path or s3:// URI (.parquet, .csv, .csv.gz).")],
+    input_: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT", help="Local file or folder, or s3:// URI of an object or prefix (.parquet, .csv, .csv.gz)."
+        ),
+    ],
     output: Annotated[
         str | None,
         typer.Option(help="Local path or s3:// URI (.parquet or .csv); default: <input stem>.features.parquet here."),
@@ -237,13 +282,20 @@ def run(
     ] = None,
     column_kind: Annotated[str | None, typer.Option(help="Kind column (long format with kinds).")] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Ids per chunk [default: chosen from the data size].")] = None,
+    drop_nan: Annotated[
+        bool, typer.Option("--drop-nan", help="Drop missing values (NaN, empty) instead of refusing the input.")
+    ] = False,
+    tolerated_failure_percentage: Annotated[
+        float | None,
+        typer.Option(help="Share of chunks (%) that may fail and still give a partial output plus a failure list."),
+    ] = None,
     workers: WorkersOption = None,
     stack: StackOption = None,
     endpoint: EndpointOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Extract features from INPUT: on a local engine, or on a deployed stack with --stack."""
+    """Extract features from INPUT (a file or a folder of files): locally, or on a deployed stack with --stack."""
     options = {
         "column_id": column_id,
         "column_sort": column_sort,
@@ -251,6 +303,8 @@ def run(
         "column_kind": column_kind,
         "features": _features_option(features),
         "chunk_size": chunk_size,
+        "drop_nan": True if drop_nan else None,
+        "tolerated_failure_percentage": tolerated_failure_percentage,
     }
     _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers))
 

@@ -117,6 +117,17 @@ class Runner:
         self.target.s3.upload_file(str(path), self.target.bucket, key)
         return f"s3://{self.target.bucket}/{key}"
 
+    def upload_folder(self, folder: Path, files: list[Path], name: str) -> str:
+        """Upload the data files of a local folder under ``inputs/<run name>/<folder name>/``.
+
+        Paths below the folder are kept (Hive-style ``kind=x/`` folder names stay meaningful); returns
+        the prefix's URI (the run's input).
+        """
+        prefix = f"{INPUTS_PREFIX}{name}/{folder.name}/"
+        for path in files:
+            self.target.s3.upload_file(str(path), self.target.bucket, prefix + path.relative_to(folder).as_posix())
+        return f"s3://{self.target.bucket}/{prefix}"
+
     def download(self, uri: str, path: Path) -> None:
         """Download an object to a local file (the parent directory is created)."""
         bucket, key = split_s3_uri(uri)

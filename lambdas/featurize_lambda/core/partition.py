@@ -24,10 +24,12 @@ across groups: the reduce step sorts the output by id.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -37,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from ..errors import InputError
 from .source import InputFile, InputSource, closest, table_source
@@ -53,11 +55,12 @@ BUCKET_ROWS = 1_000_000
 #: At most this many buckets (open spill files) in the first pass; Lambda allows 1,024 open files.
 MAX_BUCKETS = 512
 #: Routed rows buffered before they are written to the spill files (a bound on the first pass's memory).
-SPILL_BUFFER_ROWS = 2_000_000
+SPILL_BUFFER_ROWS = 1_000_000
 #: Rows per record batch read from a Parquet input.
 BATCH_ROWS = 262_144
-#: Bytes per block read from a CSV input (a batch is one block).
-CSV_BLOCK_BYTES = 4 << 20
+#: Bytes per block read from a CSV input: pyarrow's CSV reader reads ahead a few dozen blocks, so the
+#: block size bounds its memory (1 MiB blocks: ~40 MB measured).
+CSV_BLOCK_BYTES = 1 << 20
 #: The longest series (one id, all its kinds) a chunk may hold: what one features Lambda (1,769 MB)
 #: computes comfortably. A longer one is an error naming the id.
 MAX_CHUNK_ROWS = 10_000_000
@@ -94,7 +97,6 @@ class Limits:
     max_buckets: int = MAX_BUCKETS
     buffer_rows: int = SPILL_BUFFER_ROWS
     batch_rows: int = BATCH_ROWS
-    csv_block_bytes: int = CSV_BLOCK_BYTES
     max_chunk_rows: int = MAX_CHUNK_ROWS
 
     def __post_init__(self) -> None:
@@ -335,7 +337,7 @@ class _Validator:
 # -- reading ---------------------------------------------------------------------------------------
 
 
-_CSV_COLUMN = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to (\w+)")
+_CSV_COLUMN = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+)")
 
 
 @dataclass
@@ -346,31 +348,95 @@ class _Retype(Exception):
     inferred: str
 
 
+class GzipReader(io.RawIOBase):
+    """A gzip stream's decompressed bytes, with its integrity checked.
+
+    pyarrow's own gzip stream ends quietly at a truncated file's end, which would silently lose the
+    rows after the cut. zlib checks each member's CRC and length, and this reader raises when the
+    data ends before the end-of-stream marker. Concatenated members (``cat a.gz b.gz``) are read on.
+    """
+
+    def __init__(self, raw: Any, name: str) -> None:
+        self._raw, self._name = raw, name
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._input = b""
+        self._pending = bytearray()
+        self._done = False
+
+    def readable(self) -> bool:
+        """It is."""
+        return True
+
+    def _corrupt(self, why: str) -> InputError:
+        return InputError(f"input {self._name} cannot be read as CSV: its gzip data is {why}")
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` decompressed bytes (b"" at the end)."""
+        size = 1 << 20 if size is None or size < 0 else size
+        while len(self._pending) < size and not self._done:
+            if not self._input:
+                self._input = self._raw.read(1 << 20)
+                if not self._input:
+                    if not self._inflate.eof:
+                        raise self._corrupt("truncated (it ends before its end-of-stream marker)")
+                    self._done = True
+                    break
+            if self._inflate.eof:  # a member ended: what follows is another member, or padding
+                if not self._input.strip(b"\0"):
+                    self._input = b""
+                    continue
+                self._inflate = zlib.decompressobj(wbits=31)
+            try:
+                self._pending += self._inflate.decompress(self._input, 1 << 22)
+            except zlib.error as error:
+                raise self._corrupt(f"corrupt ({error})") from None
+            self._input = self._inflate.unused_data if self._inflate.eof else self._inflate.unconsumed_tail
+        data = bytes(self._pending[:size])
+        del self._pending[:size]
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        """Read into ``buffer``; the byte count."""
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+#: Messages of pyarrow's decompression errors (a corrupt or truncated ``.gz``): the input's fault.
+_COMPRESSION_ERROR = re.compile(r"gzip|zlib|inflate|compress|truncated", re.IGNORECASE)
+
+
 class _Reader:
-    """Record batches of every file of a source, in order, with the Hive folder columns added."""
+    """Record batches of every file of a source, in order, with the Hive folder columns added.
+
+    pyarrow's own streaming readers are used (``ParquetFile.iter_batches``, ``csv.open_csv``): they
+    read ahead a bounded number of blocks. The dataset scanner was measured to read ahead without
+    bound when its consumer is slower than the disk (peak memory grew with the input), so it is not.
+    """
 
     def __init__(self, source: InputSource, limits: Limits, csv_types: dict[str, pa.DataType]) -> None:
         self.source = source
         self.limits = limits
         self.csv_types = csv_types
 
-    def _format(self) -> ds.FileFormat:
-        if self.source.format == "parquet":
-            return ds.ParquetFileFormat()
-        return ds.CsvFileFormat(
-            read_options=pacsv.ReadOptions(block_size=self.limits.csv_block_bytes),
-            convert_options=pacsv.ConvertOptions(column_types=self.csv_types),
-        )
-
-    def _fragment(self, file: InputFile) -> ds.Fragment:
-        return self._format().make_fragment(file.path, filesystem=self.source.filesystem, file_size=file.size)
-
     def _unreadable(self, file: InputFile, error: Exception) -> InputError:
         what = "Parquet" if self.source.format == "parquet" else "CSV"
-        text = str(error).split("\n")[0]
-        text = re.sub(r"^Error creating dataset\. Could not read schema from '[^']*'\. Is this a '\w+' file\?: ", "",
-                      text)
+        text = str(error).strip().split("\n")[0]
         return InputError(f"input {self.source.name(file)} cannot be read as {what}: {text}")
+
+    def _csv(self, file: InputFile, columns: list[str] | None = None) -> pacsv.CSVStreamingReader:
+        stream = self.source.filesystem.open_input_stream(file.path, compression=None)
+        if file.path.lower().endswith(".gz"):
+            stream = pa.PythonFile(GzipReader(stream, self.source.name(file)), mode="r")
+        convert = pacsv.ConvertOptions(
+            column_types={k: v for k, v in self.csv_types.items() if columns is None or k in columns},
+            include_columns=columns or [],
+        )
+        return pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                              convert_options=convert)
+
+    def _parquet(self, file: InputFile) -> pq.ParquetFile:
+        return pq.ParquetFile(self.source.filesystem.open_input_file(file.path), pre_buffer=False)
 
     def schema(self) -> pa.Schema:
         """The first file's columns (what the roles are resolved against)."""
@@ -379,32 +445,59 @@ class _Reader:
         return self.file_schema(self.source.files[0])
 
     def file_schema(self, file: InputFile) -> pa.Schema:
+        """One file's columns and types (a CSV's as inferred from its first block)."""
         try:
-            return self._fragment(file).physical_schema
+            if self.source.format == "parquet":
+                return self._parquet(file).schema_arrow
+            with self._csv(file) as reader:
+                return reader.schema
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
             raise self._unreadable(file, error) from None
         except OSError as error:
-            if "gzip" in str(error).lower() or "compress" in str(error).lower():
+            if _COMPRESSION_ERROR.search(str(error)):
                 raise self._unreadable(file, error) from None
             raise
 
+    def rows(self, file: InputFile) -> int | None:
+        """Rows of a Parquet file (from its footer), else None."""
+        if self.source.format != "parquet":
+            return None
+        try:
+            return self._parquet(file).metadata.num_rows
+        except (pa.ArrowInvalid, OSError):
+            return None
+
+    def _file_batches(self, file: InputFile, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        if self.source.format == "parquet":
+            yield from self._parquet(file).iter_batches(batch_size=self.limits.batch_rows, columns=columns)
+            return
+        # CSV blocks are small (bounded read-ahead); gather them into batches of about batch_rows rows.
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        with self._csv(file, columns) as reader:
+            for batch in reader:
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows >= self.limits.batch_rows:
+                    yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+                    pending, rows = [], 0
+        if rows:
+            yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+
     def batches(self, wanted: list[str]) -> Iterator[tuple[str, int, pa.RecordBatch]]:
-        """``(file name, row offset in that file, batch)`` with the ``wanted`` columns present."""
+        """``(file name, row offset in that file, batch)`` with the ``wanted`` columns, in input order."""
         if self.source.tables:
             for table in self.source.tables:
                 offset = 0
-                for batch in table.select([c for c in wanted if c in table.column_names]).to_batches():
+                for batch in table.select(wanted).to_batches(max_chunksize=self.limits.batch_rows):
                     yield self.source.display, offset, batch
                     offset += batch.num_rows
             return
         for file in self.source.files:
             schema = self.file_schema(file)
             present = [c for c in wanted if c in schema.names]
-            fragment = self._fragment(file)
+            iterator = self._file_batches(file, present)
             offset = 0
-            iterator = fragment.to_batches(
-                columns=present, batch_size=self.limits.batch_rows, batch_readahead=2, use_threads=True
-            )
             while True:
                 try:
                     batch = next(iterator)
@@ -413,16 +506,16 @@ class _Reader:
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
                     match = _CSV_COLUMN.search(str(error))
                     if match and self.source.format == "csv":
-                        raise _Retype(schema.names[int(match.group(1))], match.group(3)) from None
+                        raise _Retype(schema.names[int(match.group(1))], match.group(2)) from None
                     raise self._unreadable(file, error) from None
                 except OSError as error:
-                    if "gzip" in str(error).lower() or "compress" in str(error).lower():
+                    if _COMPRESSION_ERROR.search(str(error)):
                         raise self._unreadable(file, error) from None
                     raise
                 for name, value in file.partition:
                     if name in wanted and name not in present:
                         batch = _with_constant(batch, name, value, self.csv_types.get(name))
-                yield self.source.name(file), offset, batch
+                yield self.source.name(file), offset, batch.select(wanted)
                 offset += batch.num_rows
 
 
@@ -674,21 +767,13 @@ class _Scan:
 
 
 def _estimate_rows(source: InputSource, reader: _Reader, n_values: int) -> int:
-    """Rows of the long layout, from the Parquet footers or (CSV) from the bytes of the first rows."""
+    """Rows of the long layout, from the Parquet footers or (CSV) from the input's bytes."""
     if source.tables:
         return sum(t.num_rows for t in source.tables) * n_values
     if source.format == "parquet":
-        total = 0
-        for file in source.files:
-            try:
-                total += reader._fragment(file).metadata.num_rows
-            except (pa.ArrowInvalid, OSError):
-                total += file.size // 8
-        return total * n_values
-    first = source.files[0]
-    schema = reader.file_schema(first)
-    # A numeric CSV row costs about as many bytes as its columns' printed values: ~8 each, plus separators.
-    bytes_per_row = max(4, 9 * len(schema.names))
+        return sum(reader.rows(f) or f.size // 8 for f in source.files) * n_values
+    # A numeric CSV row costs about as many bytes as its columns' printed values: ~9 each with the comma.
+    bytes_per_row = max(4, 9 * len(reader.file_schema(source.files[0]).names))
     size = sum(f.size * (GZIP_RATIO if f.path.lower().endswith(".gz") else 1.0) for f in source.files)
     return int(size / bytes_per_row) * n_values
 
