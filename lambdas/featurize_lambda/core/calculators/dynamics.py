@@ -635,12 +635,22 @@ def _student_t_two_sided(t: np.ndarray, df: np.ndarray) -> np.ndarray:
 _LINREGRESS_ATTRS = {"slope", "intercept", "rvalue", "pvalue", "stderr", "intercept_stderr"}
 
 
+#: Below this distance of |r| from 1, or this spread of the values relative to their mean (constant
+#: series included), the moments are recomputed series by series with scipy's own numpy calls: there
+#: ``1 - r^2`` (stderr, p-value) or the whole regression is a function of rounding.
+_NEARLY_EXACT = 1e-6
+
+
 def _linregress(s: Segments, attrs: set[str]) -> dict[str, np.ndarray]:
     """``scipy.stats.linregress(range(n), x)`` of every series, in closed form.
 
     scipy's formulas: ``np.cov(x, y, bias=1)`` moments (the ``x`` moment exact: ``(n^2 - 1) / 12``),
     ``r`` clipped to [-1, 1] (NaN/0 for zero moments), the p-value from Student's t with ``n - 2``
     degrees of freedom, the special case ``n == 2``; NaN throughout for one value or any NaN.
+
+    For a (nearly) constant or exactly linear series, ``r`` is undefined or 1 up to rounding and the
+    stderr and p-value (or all of the fit) are functions of that rounding; those few series get
+    their moments from ``np.mean`` and ``np.cov`` as scipy computes them, so the rounding is scipy's.
     """
     n = s.lengths
     size = n.astype(np.float64)
@@ -655,7 +665,15 @@ def _linregress(s: Segments, attrs: set[str]) -> dict[str, np.ndarray]:
     ssxm = x_squares * inverse
     ssxym = s.sum(x_centered * y_centered) * inverse
     ssym = s.sum(y_centered * y_centered) * inverse
+    undefined = (n < 2) | _has_nan(s)
     with np.errstate(invalid="ignore", divide="ignore"):
+        r = ssxym / np.sqrt(ssxm * ssym)
+        constant = np.maximum.reduceat(s.values, s.starts) == np.minimum.reduceat(s.values, s.starts)
+        flat = ssym <= (_NEARLY_EXACT * y_mean) ** 2
+        for row in np.flatnonzero(~undefined & (constant | flat | ~(np.abs(r) < 1 - _NEARLY_EXACT))):
+            y = s.series(row)
+            y_mean[row] = np.mean(y)
+            ssxm[row], ssxym[row], _, ssym[row] = np.cov(np.arange(len(y)), y, bias=1).flat
         degenerate = (ssxm == 0.0) | (ssym == 0.0)
         r = np.clip(ssxym / np.sqrt(ssxm * ssym), -1.0, 1.0)
         r = np.where(degenerate, np.where(ssxym == 0, np.nan, 0.0), r)
@@ -676,7 +694,6 @@ def _linregress(s: Segments, attrs: set[str]) -> dict[str, np.ndarray]:
                 first = s.values[s.starts[two]]
                 pvalue[two] = np.where(first == s.values[s.starts[two] + 1], 1.0, 0.0)
             out["pvalue"] = pvalue
-    undefined = (n < 2) | _has_nan(s)
     for values in out.values():
         values[undefined] = np.nan
     return out
