@@ -104,8 +104,19 @@ def _lag_product(s: Segments, values: np.ndarray, lag: int) -> np.ndarray:
 
 
 def _lag_sums(s: Segments, centered: np.ndarray, max_lag: int) -> np.ndarray:
-    """``sum_t c[t] * c[t + k]`` inside every series for ``k = 1 .. max_lag``: shape ``(series, max_lag)``."""
+    """``sum_t c[t] * c[t + k]`` inside every series for ``k = 1 .. max_lag``: shape ``(series, max_lag)``.
+
+    Row-wise ``einsum`` on blocks of equal-length series when lengths are few; otherwise one flat
+    product and ``reduceat`` per lag.
+    """
     out = np.zeros((len(s), max_lag))
+    if s.distinct_lengths() <= max(8, len(s) // 16):
+        for length in np.unique(s.lengths):
+            rows = np.flatnonzero(s.lengths == length)
+            block = centered[s.starts[rows, None] + np.arange(length)]
+            for lag in range(1, min(max_lag, int(length) - 1) + 1):
+                out[rows, lag - 1] = np.einsum("ij,ij->i", block[:, : length - lag], block[:, lag:])
+        return out
     for lag in range(1, max_lag + 1):
         if not (s.lengths > lag).any():
             break
@@ -137,17 +148,18 @@ def _all_nan(s: Segments, suffixes: Sequence[str]) -> Result:
 
 @parametrized("time_reversal_asymmetry_statistic", empty=0.0)
 def time_reversal_asymmetry_statistic(s: Segments, lag: int) -> np.ndarray:
-    """Mean of ``x[i+2l]^2 x[i+l] - x[i+l] x[i]^2``; 0 when ``2 * lag >= n`` (as tsfresh)."""
+    """Mean of ``x[i+2l]^2 x[i+l] - x[i+l] x[i]^2``; 0 when ``2 * lag >= n`` (as tsfresh).
+
+    Computed as ``x[i+l] (x[i+2l]^2 - x[i]^2)`` with the squares shared by all lags (the same number
+    to rounding).
+    """
     x = s.values
     n = len(x)
     span = 2 * lag
     if n > span:
-        x0, x1, x2 = x[: n - span], x[lag : n - lag], x[span:]
-        terms = np.multiply(x2, x2, out=_scratch(s, 0, n - span))  # tsfresh's order: x2 x2 x1 - x1 x0 x0
-        terms *= x1
-        other = np.multiply(x1, x0, out=_scratch(s, 1, n - span))
-        other *= x0
-        terms -= other
+        squares = _cached(s, "squares", lambda: x * x)
+        terms = np.subtract(squares[span:], squares[: n - span], out=_scratch(s, 0, n - span))  # type: ignore[index]
+        terms *= x[lag : n - lag]
     else:
         terms = np.empty(0)
     total, count = _head_sums(s, terms, span)
@@ -247,10 +259,14 @@ def _local_maxima(s: Segments) -> np.ndarray:
 
     def make() -> np.ndarray:
         x = s.values
-        lengths = np.repeat(s.lengths, s.lengths)
-        inner = np.flatnonzero((s.position >= 1) & (s.position < lengths - 1))
-        centre = x[inner]
-        return inner[(centre > x[inner - 1]) & (centre > x[inner + 1])]
+        if len(x) < 3:
+            return np.empty(0, dtype=np.int64)
+        centre = x[1:-1]
+        peak = (centre > x[:-2]) & (centre > x[2:])  # peak[i - 1]: row i against rows i - 1 and i + 1
+        first, last = s.starts, s.stops - 1  # no neighbour on one side inside the series
+        peak[first[(first >= 1) & (first <= len(x) - 2)] - 1] = False
+        peak[last[(last >= 1) & (last <= len(x) - 2)] - 1] = False
+        return np.flatnonzero(peak) + 1
 
     return _cached(s, "local_maxima", make)  # type: ignore[return-value]
 
@@ -259,22 +275,29 @@ def _local_maxima(s: Segments) -> np.ndarray:
 def number_peaks(s: Segments, n: int) -> np.ndarray:
     """Values greater than their ``n`` neighbours on both sides, counted per series.
 
-    Every such peak is a local maximum, so the candidates start from the cached peaks of support 1
-    and shrink neighbour by neighbour. ``n = 0`` gives NaN (tsfresh returns None).
+    A peak of support ``n`` is one of support ``m < n`` that also beats the neighbours ``m + 1 .. n``
+    away: the candidates start from the local maxima (or from the survivors of the largest support
+    already computed for this chunk) and shrink shift by shift. ``n = 0`` gives NaN (tsfresh returns
+    None).
     """
+    n = int(n)
     if n < 1:
         return np.full(len(s), np.nan)
     x = s.values
-    candidates = _local_maxima(s)
-    position = s.position[candidates]
-    length = s.lengths[s.segment_of_row[candidates]]
-    candidates = candidates[(position >= n) & (position < length - n)]
-    for shift in range(2, n + 1):
+    done: dict[int, np.ndarray] = _cached(s, "peaks", dict)  # type: ignore[assignment]
+    support = max((m for m in done if m <= n), default=1)
+    candidates = done[support] if support in done else _local_maxima(s)
+    owner = np.searchsorted(s.starts, candidates, side="right") - 1
+    position = candidates - s.starts[owner]
+    candidates = candidates[(position >= n) & (position < s.lengths[owner] - n)]
+    for shift in range(support + 1, n + 1):
         if not len(candidates):
             break
         centre = x[candidates]
         candidates = candidates[(centre > x[candidates - shift]) & (centre > x[candidates + shift])]
-    return np.bincount(s.segment_of_row[candidates], minlength=len(s)).astype(np.float64)
+    done[n] = candidates
+    owner = np.searchsorted(s.starts, candidates, side="right") - 1
+    return np.bincount(owner, minlength=len(s)).astype(np.float64)
 
 
 # --------------------------------------------------------------------------------------------------
