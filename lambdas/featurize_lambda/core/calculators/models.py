@@ -235,8 +235,11 @@ def _batches(rows: np.ndarray, per_row: int) -> Iterator[np.ndarray]:
         yield rows[first : first + size]
 
 
-def _centered_qr(design: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """QR of the column-centered stack ``design`` (series x rows x columns).
+def _centered_qr(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """QR of the column-centered designs whose columns are ``columns`` (each series x rows).
+
+    The centered columns are written as (series x columns x rows), each design matrix in Fortran order
+    as LAPACK wants it.
 
     Returns
     -------
@@ -244,10 +247,15 @@ def _centered_qr(design: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         ``(r, means, constant)``: the triangular factors (series x columns x columns), the column
         means, and whether any column is constant over the rows (then the fit goes the reference way).
     """
-    means = design.mean(axis=1)
-    constant = (np.ptp(design, axis=1) == 0).any(axis=1)
-    r = np.linalg.qr(design - means[:, None, :], mode="r")
-    return r, means, constant
+    count, rows = columns[0].shape
+    means = np.empty((count, len(columns)))
+    constant = np.zeros(count, dtype=bool)
+    centered = np.empty((count, len(columns), rows))
+    for j, column in enumerate(columns):
+        means[:, j] = column.mean(axis=1)
+        constant |= column.max(axis=1) == column.min(axis=1)
+        np.subtract(column, means[:, j, None], out=centered[:, j])
+    return np.linalg.qr(centered.transpose(0, 2, 1), mode="r"), means, constant
 
 
 def _condition(r: np.ndarray) -> np.ndarray:
@@ -259,18 +267,11 @@ def _condition(r: np.ndarray) -> np.ndarray:
         return np.where(sv[:, -1] > 0, sv[:, 0] / sv[:, -1], np.inf)
 
 
-def _raw_accuracy(r: np.ndarray, means: np.ndarray, nobs: int) -> tuple[np.ndarray, np.ndarray]:
-    """Conditioning of the regression as statsmodels solves it: raw columns plus a column of ones.
+def _raw_factor(r: np.ndarray, means: np.ndarray, nobs: int) -> np.ndarray:
+    """Triangular factor of the raw design ``[1, X]`` as statsmodels sees it, from the centered one.
 
-    ``r`` and ``means`` are :func:`_centered_qr`'s results for ``[regressors, regressand]``. The
-    triangular factor of ``[1, X]`` is ``[[sqrt(m), sqrt(m) mean(X)], [0, R_centered]]``, so its
-    condition number (which bounds the accuracy of statsmodels' SVD solution, whose rounding is relative
-    to the largest column) comes from the centered factor and the means.
-
-    Returns
-    -------
-    tuple
-        ``(kappa, norm_y)``: the condition number of the raw design and the norm of the raw regressand.
+    ``r`` and ``means`` are :func:`_centered_qr`'s results for ``[regressors, regressand]``; the factor
+    of ``[1, X]`` is ``[[sqrt(m), sqrt(m) mean(X)], [0, R_centered]]``.
     """
     k = r.shape[-1] - 1
     root = math.sqrt(nobs)
@@ -278,8 +279,24 @@ def _raw_accuracy(r: np.ndarray, means: np.ndarray, nobs: int) -> tuple[np.ndarr
     raw[:, 0, 0] = root
     raw[:, 0, 1:] = root * means[:, :k]
     raw[:, 1:, 1:] = r[:, :k, :k]
+    return raw
+
+
+def _raw_accuracy(r: np.ndarray, means: np.ndarray, nobs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Conditioning of the regression as statsmodels solves it: raw columns plus a column of ones.
+
+    statsmodels' SVD solution is accurate relative to the largest column of the raw design, so the
+    condition number of that design (not of our centered one) bounds how far its result can be from
+    ours.
+
+    Returns
+    -------
+    tuple
+        ``(kappa, norm_y)``: the condition number of the raw design and the norm of the raw regressand.
+    """
+    k = r.shape[-1] - 1
     norm_y = np.sqrt(np.einsum("bi,bi->b", r[:, :, k], r[:, :, k]) + nobs * means[:, k] ** 2)
-    return _condition(raw), norm_y
+    return _condition(_raw_factor(r, means, nobs)), norm_y
 
 
 # --------------------------------------------------------------------------------------------------
@@ -292,10 +309,13 @@ def _adf_suffix(param: Params) -> tuple[str, str, str | None]:
     return f'attr_"{param["attr"]}"__autolag_"{autolag}"', param["attr"], autolag
 
 
-#: Safety factor on the error estimates (observed errors stay within 10 times the estimate).
+#: Safety factors on the error estimates: observed ADF t-value errors stay within 10 times the
+#: estimate, AR coefficient errors within 3 times.
 _MARGIN = 100.0
-#: A fast ADF t-value / AR coefficient is used when ``_MARGIN`` times its estimated error is below
-#: this fraction of its value (else the series goes through the statsmodels transcription).
+_AR_MARGIN = 10.0
+#: A fast ADF t-value / AR coefficient is used when its estimated error, times the safety factor, is
+#: below this fraction of its value (plus 1e-12 for AR coefficients, the oracle's absolute tolerance);
+#: else the series goes through the statsmodels transcription.
 _ADF_TARGET = 1e-9
 _AR_TARGET = 1e-9
 
@@ -315,8 +335,7 @@ def _adf_fast(block: np.ndarray, autolag: str | None) -> tuple[np.ndarray, np.nd
     diff = np.diff(block, axis=1)
     # columns: level, lagged differences 1..maxlag, the difference itself (the regressand)
     columns = [block[:, maxlag : n - 1]] + [diff[:, maxlag - j : n - 1 - j] for j in range(1, maxlag + 1)]
-    design = np.stack(columns + [diff[:, maxlag:]], axis=2)
-    r, means, constant = _centered_qr(design)
+    r, means, constant = _centered_qr(columns + [diff[:, maxlag:]])
     k = maxlag + 1  # regressors besides the constant
     tail = r[:, :, k] ** 2
     ssr = np.cumsum(tail[:, ::-1], axis=1)[:, ::-1][:, 1:]  # ssr[:, p]: model with level + p lags
@@ -358,8 +377,7 @@ def _adf_final(block: np.ndarray, diff: np.ndarray, lag: int) -> tuple[np.ndarra
     n = block.shape[1]
     nobs = n - 1 - lag
     columns = [diff[:, lag - j : n - 1 - j] for j in range(1, lag + 1)] + [block[:, lag : n - 1]]
-    design = np.stack(columns + [diff[:, lag:]], axis=2)
-    r, means, constant = _centered_qr(design)
+    r, means, constant = _centered_qr(columns + [diff[:, lag:]])
     k = lag + 1
     kappa, norm_y = _raw_accuracy(r, means, nobs)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -423,31 +441,39 @@ def augmented_dickey_fuller(s: Segments, params: Sequence[Params]) -> Result:
 def _ar_fast(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """OLS of ``x[t]`` on a constant and ``x[t-1..t-k]`` for a block of equal-length finite series.
 
-    Returns ``(params, error)``: the coefficients as statsmodels orders them (constant first) and an
-    estimate of the absolute error of statsmodels' own coefficients (its SVD solves the raw design;
-    see :func:`_raw_accuracy`), infinite where a column is constant or the design is singular.
+    Returns ``(params, error)``: the coefficients as statsmodels orders them (constant first) and a
+    first-order bound on the absolute error of statsmodels' own coefficients, from a backward error of
+    one rounding unit of its raw design ``D = [1, X]`` (``W`` the inverse of its triangular factor):
+    ``|d beta_i| <= eps (|W_i| (|y| + |D| |beta|) + |(W W')_i| |D| |r|)``. Observed errors stay within
+    3 times the bound. It is infinite where a column is constant or the design too ill-conditioned for
+    a first-order bound (condition number 1e8 and up).
     """
     count, n = block.shape
     nobs = n - k
-    design = np.stack([block[:, k - j : n - j] for j in range(1, k + 1)] + [block[:, k:]], axis=2)
-    r, means, constant = _centered_qr(design)
-    kappa, norm_y = _raw_accuracy(r, means, nobs)
+    lagged = [block[:, k - j : n - j] for j in range(1, k + 1)]
+    r, means, constant = _centered_qr(lagged + [block[:, k:]])
+    raw = _raw_factor(r, means, nobs)
+    diagonal = np.diagonal(raw, axis1=1, axis2=2)
+    regular = np.isfinite(raw).all(axis=(1, 2)) & (diagonal != 0).all(axis=1)
+    eye = np.eye(k + 1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        singular = ~(_condition(r[:, :k, :k]) < 1e12)  # solved as identity, not trusted: keeps the batch valid
-        triangle = np.where(singular[:, None, None], np.eye(k), r[:, :k, :k])
-        beta = np.linalg.solve(triangle, r[:, :k, k : k + 1])[:, :, 0]
-        intercept = means[:, k] - np.einsum("bj,bj->b", means[:, :k], beta)
-        # the error of coefficient i, scaled by its raw column's norm, is relative to the regressand's norm
-        columns = np.sqrt(
-            np.concatenate(
-                [np.full((count, 1), float(nobs)), np.einsum("bij,bij->bj", r, r)[:, :k] + nobs * means[:, :k] ** 2],
-                axis=1,
-            )
+        # singular rows are solved with identity factors (and discarded): keeps the batched solves valid
+        inverse = np.linalg.inv(np.where(regular[:, None, None], raw, eye))
+        norm_d = np.sqrt(np.einsum("bij,bij->b", raw, raw))
+        # |D|_F |W|_F bounds the condition number from above
+        valid = regular & ~constant & (norm_d * np.sqrt(np.einsum("bij,bij->b", inverse, inverse)) < 1e8)
+        beta = np.linalg.solve(np.where(regular[:, None, None], r[:, :k, :k], eye[:k, :k]), r[:, :k, k : k + 1])
+        intercept = means[:, k] - np.einsum("bj,bj->b", means[:, :k], beta[:, :, 0])
+        params = np.concatenate([intercept[:, None], beta[:, :, 0]], axis=1)
+        norm_y = np.sqrt(np.einsum("bi,bi->b", r[:, :, k], r[:, :, k]) + nobs * means[:, k] ** 2)
+        norm_b = np.sqrt(np.einsum("bi,bi->b", params, params))
+        gram_inverse = inverse @ inverse.transpose(0, 2, 1)
+        error = _EPS * (
+            np.sqrt(np.einsum("bij,bij->bi", inverse, inverse)) * (norm_y + norm_d * norm_b)[:, None]
+            + np.sqrt(np.einsum("bij,bij->bi", gram_inverse, gram_inverse)) * (norm_d * np.abs(r[:, k, k]))[:, None]
         )
-        relative = _EPS * kappa * (1 + norm_y / np.abs(r[:, k, k]))
-        error = relative[:, None] * norm_y[:, None] / columns
-    error[constant | singular] = np.inf
-    return np.concatenate([intercept[:, None], beta], axis=1), error
+    error[~valid] = np.inf
+    return params, error
 
 
 @combiner("ar_coefficient")
@@ -473,7 +499,7 @@ def ar_coefficient(s: Segments, params: Sequence[Params]) -> Result:
             redo = list(np.flatnonzero(~finite))
             for part in _batches(np.flatnonzero(finite), n * (k + 1)):
                 got, error = _ar_fast(block[part], k)
-                trusted = (np.isfinite(error) & (_MARGIN * error <= _AR_TARGET * np.abs(got) + 1e-13)).all(axis=1)
+                trusted = (np.isfinite(error) & (_AR_MARGIN * error <= _AR_TARGET * np.abs(got) + 1e-12)).all(axis=1)
                 coefficients[rows[part[trusted]]] = got[trusted]
                 redo.extend(part[~trusted])
             for i in redo:
@@ -558,14 +584,14 @@ def partial_autocorrelation(s: Segments, params: Sequence[Params]) -> Result:
     top = int(max(max_lag.max(initial=0), 1))
     count = len(s)
     acov = np.zeros((count, top + 1))
-    centered = np.empty_like(s.values)
+    mean = np.zeros(count)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for rows, block in s.blocks():
             length = block.shape[1]
-            xo = block - block.mean(axis=1)[:, None]  # bit for bit statsmodels' x - x.mean()
-            centered[s.starts[rows, None] + np.arange(length)] = xo
+            mean[rows] = block.mean(axis=1)
+            xo = block - mean[rows, None]  # bit for bit statsmodels' x - x.mean()
             for k in range(min(top, length - 1) + 1):
-                acov[rows, k] = np.sum(xo[:, k:] * xo[:, : length - k], axis=1) / (length - k)
+                acov[rows, k] = np.einsum("ij,ij->i", xo[:, k:], xo[:, : length - k]) / (length - k)
         pacf, sig = _levinson_durbin(acov, top)
         within = np.arange(1, top + 1)[None, :] <= max_lag[:, None]
         amplification = np.where(within, acov[:, :1] / np.abs(sig[:, 1:]), 0.0).max(axis=1, initial=0.0)
@@ -573,7 +599,7 @@ def partial_autocorrelation(s: Segments, params: Sequence[Params]) -> Result:
     if len(redo):
         exact = np.zeros((len(redo), top + 1))
         for row, i in enumerate(redo):
-            xo = centered[s.starts[i] : s.stops[i]]
+            xo = s.series(i) - mean[i]
             for k in range(int(max_lag[i]) + 1):
                 exact[row, k] = np.dot(xo[k:], xo[: len(xo) - k]) / (len(xo) - k)
         pacf[redo] = _levinson_durbin(exact, top)[0]
