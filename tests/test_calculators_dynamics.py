@@ -172,6 +172,7 @@ def test_energy_ratio_by_chunks_more_chunks_than_values_and_negative_focus():
     params = [{"num_segments": k, "segment_focus": f} for k in (1, 3, 7, 200) for f in (0, 1, k - 1, -1) if f < k]
     _check("energy_ratio_by_chunks", _mixed_series(), params)
     _check("energy_ratio_by_chunks", _mixed_series(5), [{"num_segments": 3, "segment_focus": 3}])
+    _check("energy_ratio_by_chunks", _mixed_series(5), [{"num_segments": 3, "segment_focus": -4}])
 
 
 # -- Langevin model: bit for bit, also on ill-conditioned fits --------------------------------------

@@ -151,8 +151,10 @@ def time_reversal_asymmetry_statistic(s: Segments, lag: int) -> np.ndarray:
     """Mean of ``x[i+2l]^2 x[i+l] - x[i+l] x[i]^2``; 0 when ``2 * lag >= n`` (as tsfresh).
 
     Computed as ``x[i+l] (x[i+2l]^2 - x[i]^2)`` with the squares shared by all lags (the same number
-    to rounding).
+    to rounding). A negative lag (tsfresh wraps around the series) gives NaN.
     """
+    if lag < 0:
+        return np.full(len(s), np.nan)
     x = s.values
     n = len(x)
     span = 2 * lag
@@ -169,7 +171,9 @@ def time_reversal_asymmetry_statistic(s: Segments, lag: int) -> np.ndarray:
 
 @parametrized("c3", empty=0.0)
 def c3(s: Segments, lag: int) -> np.ndarray:
-    """Mean of ``x[i+2l] x[i+l] x[i]``; 0 when ``2 * lag >= n`` (as tsfresh)."""
+    """Mean of ``x[i+2l] x[i+l] x[i]``; 0 when ``2 * lag >= n`` (as tsfresh); NaN for a negative lag."""
+    if lag < 0:
+        return np.full(len(s), np.nan)
     x = s.values
     n = len(x)
     span = 2 * lag
@@ -205,6 +209,8 @@ def cid_ce(s: Segments, normalize: bool) -> np.ndarray:
 @parametrized("autocorrelation")
 def autocorrelation(s: Segments, lag: int) -> np.ndarray:
     """``sum((x[t] - m)(x[t+l] - m)) / ((n - l) var)``; NaN when ``n <= lag`` or the variance is ~0."""
+    if lag < 0:  # tsfresh raises (mismatched shapes) or wraps around
+        return np.full(len(s), np.nan)
     centered, _, var = _centered(s)
     total, count = _head_sums(s, _lag_product(s, centered, lag), lag)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -803,6 +809,11 @@ def agg_linear_trend(s: Segments, params: Sequence[Params]) -> Result:
     ]
 
 
+def _energy_ratio_valid(param: Params) -> bool:
+    parts, focus = int(param["num_segments"]), int(param["segment_focus"])
+    return parts > 0 and -parts <= focus < parts  # tsfresh asserts, or the chunk list raises IndexError
+
+
 @combiner("energy_ratio_by_chunks")
 def energy_ratio_by_chunks(s: Segments, params: Sequence[Params]) -> Result:
     """Sum of squares of chunk ``segment_focus`` of ``np.array_split(x, num_segments)`` over the total.
@@ -811,7 +822,7 @@ def energy_ratio_by_chunks(s: Segments, params: Sequence[Params]) -> Result:
     (ratio 0). NaN when the total is 0.
     """
     suffixes = [f"num_segments_{p['num_segments']}__segment_focus_{p['segment_focus']}" for p in params]
-    if not params or _invalid(params, lambda p: 0 < int(p["num_segments"]) and p["segment_focus"] < p["num_segments"]):
+    if not params or _invalid(params, _energy_ratio_valid):
         return _all_nan(s, suffixes)
     squares = s.values * s.values
     total = s.sum(squares)
