@@ -150,8 +150,8 @@ def _all_nan(s: Segments, suffixes: Sequence[str]) -> Result:
 def time_reversal_asymmetry_statistic(s: Segments, lag: int) -> np.ndarray:
     """Mean of ``x[i+2l]^2 x[i+l] - x[i+l] x[i]^2``; 0 when ``2 * lag >= n`` (as tsfresh).
 
-    Computed as ``x[i+l] (x[i+2l]^2 - x[i]^2)`` with the squares shared by all lags (the same number
-    to rounding). A negative lag (tsfresh wraps around the series) gives NaN.
+    Computed as ``x[i+l] (x[i+2l] - x[i]) (x[i+2l] + x[i])`` in reused buffers (the same number to
+    rounding). A negative lag (tsfresh wraps around the series) gives NaN.
     """
     if lag < 0:
         return np.full(len(s), np.nan)
@@ -159,8 +159,8 @@ def time_reversal_asymmetry_statistic(s: Segments, lag: int) -> np.ndarray:
     n = len(x)
     span = 2 * lag
     if n > span:
-        squares = _cached(s, "squares", lambda: x * x)
-        terms = np.subtract(squares[span:], squares[: n - span], out=_scratch(s, 0, n - span))  # type: ignore[index]
+        terms = np.subtract(x[span:], x[: n - span], out=_scratch(s, 0, n - span))
+        terms *= np.add(x[span:], x[: n - span], out=_scratch(s, 1, n - span))
         terms *= x[lag : n - lag]
     else:
         terms = np.empty(0)
