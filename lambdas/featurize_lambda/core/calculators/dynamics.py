@@ -2,13 +2,18 @@
 
 Every calculator works on all series of a chunk at once:
 
-- lag statistics multiply the flat value array with a shifted copy of itself and sum the products per
-  series with one ``np.add.reduceat`` over the pairs that stay inside their series;
+- lag statistics multiply the flat value array with a shifted copy of itself and sum the products
+  per series with one ``np.add.reduceat`` over the pairs that stay inside their series (the many
+  lags of ``agg_autocorrelation``: row-wise ``einsum`` on blocks of equal-length series);
 - spectra run ``np.fft.rfft(axis=1)`` on the blocks of equal-length series (row by row the same
   numbers as tsfresh's one-dimensional calls);
 - chunk aggregates gather the chunks of every series into one 2-D array and reduce it row-wise;
 - regressions (``linear_trend``, ``agg_linear_trend``) use scipy's ``linregress`` formulas in
-  closed form, with the Student-t p-value from a vectorized incomplete beta function.
+  closed form, with the Student-t p-value from a vectorized incomplete beta function;
+- ordinal patterns (``permutation_entropy``) are integer codes from comparisons of shifted copies.
+
+Intermediates shared by the parameter sets of one chunk (centered values, local maxima, work
+buffers, Friedrich fits) are cached on the ``Segments`` object (:func:`_cached`).
 
 Only ``friedrich_coefficients`` and ``max_langevin_fixed_point`` keep a Python loop per series, for
 ``np.polyfit`` and ``np.roots`` (least squares and eigenvalues have no batched form that gives
@@ -124,9 +129,8 @@ def _lag_sums(s: Segments, centered: np.ndarray, max_lag: int) -> np.ndarray:
     return out
 
 
-def _has_nan(s: Segments, values: np.ndarray | None = None) -> np.ndarray:
-    values = s.values if values is None else values
-    return s.sum(np.isnan(values).astype(np.float64)) > 0
+def _has_nan(s: Segments) -> np.ndarray:
+    return s.sum(np.isnan(s.values).astype(np.float64)) > 0
 
 
 def _invalid(params: Sequence[Params], check: Callable[[Params], bool]) -> bool:
@@ -200,7 +204,7 @@ def cid_ce(s: Segments, normalize: bool) -> np.ndarray:
 
     root = _cached(s, "cid_ce", squared_changes)
     if not normalize:
-        return root
+        return root.copy()  # type: ignore[union-attr]  (the cached array must not reach callers)
     std = np.sqrt(_centered(s)[2])
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(std != 0, root / np.where(std != 0, std, 1.0), 0.0)
