@@ -770,9 +770,16 @@ def _approximate_entropy(s: Segments, m: int, factors: list[float]) -> np.ndarra
         hist_m = np.zeros(total * (kinds + 1))
         hist_e = np.zeros(total * (kinds + 1))
         for seg, ti, tj, d, e in _template_pairs(values, starts, lengths, m, radius.max(axis=1)):
-            limits = radius[seg]
-            bin_d = (d[:, None] > limits).sum(axis=1)
-            bin_e = (e[:, None] > limits).sum(axis=1)
+            # the bin of a pair: how many tolerances it exceeds (pairs come grouped by series)
+            bounds = np.flatnonzero(np.diff(seg)) + 1
+            runs = np.diff(np.concatenate([[0], bounds, [len(seg)]]))
+            first_of_run = seg[np.concatenate([[0], bounds])] if len(seg) else seg
+            bin_d = np.zeros(len(seg), dtype=np.int64)
+            bin_e = np.zeros(len(seg), dtype=np.int64)
+            for column in range(kinds):
+                limit = np.repeat(radius[first_of_run, column], runs)
+                bin_d += d > limit
+                bin_e += e > limit
             for t in (ti, tj):
                 hist_m += np.bincount(t * (kinds + 1) + bin_d, minlength=len(hist_m))
                 hist_e += np.bincount(t * (kinds + 1) + bin_e, minlength=len(hist_e))
