@@ -76,16 +76,26 @@ def test_bad_input_is_an_input_error(frame, columns, message):
 @pytest.mark.parametrize("chunk_size", [1, 2, 7, 100, None])
 def test_chunks_hold_whole_ids(chunk_size):
     ids = np.repeat(np.arange(23), np.arange(1, 24))
-    bounds, ids_per_chunk, n_ids = chunk_bounds(ids, chunk_size)
-    assert n_ids == 23
+    starts = np.flatnonzero(np.diff(ids, prepend=-1))
+    bounds = chunk_bounds(starts, len(ids), chunk_size, target_rows=40, max_rows=len(ids))
     assert bounds[0][0] == 0 and bounds[-1][1] == len(ids)
-    for (_, stop), (next_start, _) in zip(bounds, bounds[1:], strict=False):
+    for (_, stop, _), (next_start, _, _) in zip(bounds, bounds[1:], strict=False):
         assert stop == next_start
         assert ids[stop - 1] != ids[next_start]  # an id never spans two chunks
-    per_chunk = [len(np.unique(ids[a:b])) for a, b in bounds]
-    assert all(n == ids_per_chunk for n in per_chunk[:-1]) and per_chunk[-1] <= ids_per_chunk
+    per_chunk = [len(np.unique(ids[a:b])) for a, b, _ in bounds]
+    assert per_chunk == [n for _, _, n in bounds] and sum(per_chunk) == 23
     if chunk_size is not None:
-        assert ids_per_chunk == chunk_size
+        assert all(n == chunk_size for n in per_chunk[:-1]) and per_chunk[-1] <= chunk_size
+    else:  # at least the target, less than the target plus the last id's rows
+        assert all(40 <= b - a < 40 + 23 for a, b, _ in bounds[:-1])
+
+
+def test_chunks_of_several_ids_stay_within_max_rows_and_a_long_id_is_alone():
+    lengths = np.array([5, 5, 50, 5, 5, 5])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    for chunk_size in (None, 6):
+        bounds = chunk_bounds(starts, int(lengths.sum()), chunk_size, target_rows=12, max_rows=12)
+        assert bounds == [(0, 10, 2), (10, 60, 1), (60, 70, 2), (70, 75, 1)]
 
 
 @pytest.mark.parametrize("presorted", [True, False])

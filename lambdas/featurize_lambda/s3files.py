@@ -19,15 +19,19 @@ from .config import parse_s3_uri
 from .core.source import InputSource, closest, select_files, single_file
 from .errors import InputError
 
-#: Bytes fetched per GET when reading sequentially (a smaller read is served from this buffer).
+#: Bytes fetched per GET when a file is read sequentially (CSV): smaller reads are served from them.
 BLOCK_BYTES = 16 << 20
+#: Bytes fetched at least per GET when a file is read at random (Parquet reads footers, then exactly
+#: the column chunks it needs: a small minimum avoids many tiny GETs without fetching unneeded data).
+RANDOM_ACCESS_BYTES = 64 << 10
 
 
 class _RangedReader(io.RawIOBase):
     """A seekable, read-only view of one S3 object, fetched in ranges on demand."""
 
-    def __init__(self, s3: Any, bucket: str, key: str, size: int) -> None:
+    def __init__(self, s3: Any, bucket: str, key: str, size: int, block: int) -> None:
         self._s3, self._bucket, self._key, self._size = s3, bucket, key, size
+        self._block = block
         self._position = 0
         self._buffer = b""
         self._buffer_start = 0
@@ -61,10 +65,10 @@ class _RangedReader(io.RawIOBase):
         offset = self._position - self._buffer_start
         if 0 <= offset and offset + size <= len(self._buffer):
             data = self._buffer[offset : offset + size]
-        elif size >= BLOCK_BYTES:
+        elif size >= self._block:
             data = self._fetch(self._position, size)  # a large read: exactly what was asked
         else:
-            self._buffer = self._fetch(self._position, BLOCK_BYTES)
+            self._buffer = self._fetch(self._position, self._block)
             self._buffer_start = self._position
             data = self._buffer[:size]
         self._position += len(data)
@@ -116,11 +120,12 @@ class S3ReadOnly(pafs.FileSystemHandler):
     def open_input_file(self, path: str) -> pa.NativeFile:
         """A seekable file read with ranged GETs."""
         bucket, _, key = path.partition("/")
-        return pa.PythonFile(_RangedReader(self._s3, bucket, key, self._size(path)), mode="r")
+        return pa.PythonFile(_RangedReader(self._s3, bucket, key, self._size(path), RANDOM_ACCESS_BYTES), mode="r")
 
     def open_input_stream(self, path: str) -> pa.NativeFile:
-        """The same reader (sequential reads are served block by block)."""
-        return self.open_input_file(path)
+        """A reader for sequential reads, served block by block."""
+        bucket, _, key = path.partition("/")
+        return pa.PythonFile(_RangedReader(self._s3, bucket, key, self._size(path), BLOCK_BYTES), mode="r")
 
     def _read_only(self, *args: Any, **kwargs: Any) -> None:
         raise OSError("featurize reads its input and never writes to it")

@@ -15,11 +15,14 @@ in-memory table) is read in record batches and never held whole:
    is read back, sorted by ``(id, kind, time)`` with a stable sort (the spill files keep the input's
    row order, so rows with equal id, kind and time stay in input row order: the same as sorting by
    ``(id, kind, time, row number)``), cut into chunks at id boundaries and handed to the caller's
-   sink, one chunk at a time.
+   sink, one chunk at a time. A group's last, partial chunk is carried into the next group, so every
+   chunk but the run's last has ``chunk_size`` ids (or, sized automatically, about
+   :data:`TARGET_ROWS_PER_CHUNK` rows).
 
-So peak memory is bounded by the batch size, the spill buffer and one group, not by the input; an id
-never spans two chunks (all its rows hash to one bucket). Chunks are id-ordered within a group, not
-across groups: the reduce step sorts the output by id.
+So peak memory is bounded by the batch size, the spill buffer, one group and one carried chunk, not
+by the input; an id never spans two chunks (all its rows hash to one bucket). Within a chunk each id's
+rows are contiguous and sorted by kind and time; ids are not in order across chunks (nor at a carried
+chunk's seam): the reduce step sorts the output by id.
 """
 
 from __future__ import annotations
@@ -242,6 +245,19 @@ def resolve_layout(schema: pa.Schema, columns: Columns, hive: list[str] | None =
 # -- conversion and validation of one batch ------------------------------------------------------------
 
 
+def _type_name(dtype: pa.DataType) -> str:
+    """A type as users know it (``int64`` and ``large_string`` are the same to them as to tsfresh)."""
+    if pa.types.is_integer(dtype):
+        return "integer"
+    if pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
+        return "decimal number"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "text"
+    if pa.types.is_timestamp(dtype) or pa.types.is_date(dtype):
+        return "date/time"
+    return str(dtype)
+
+
 def _decode(array: pa.Array) -> pa.Array:
     return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
 
@@ -431,6 +447,7 @@ class _Reader:
         convert = pacsv.ConvertOptions(
             column_types={k: v for k, v in self.csv_types.items() if columns is None or k in columns},
             include_columns=columns or [],
+            strings_can_be_null=True,  # "", "NA", "NaN", "null"... are missing in text columns too, as in pandas
         )
         return pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                               convert_options=convert)
@@ -602,6 +619,7 @@ class _Spill:
             writer.write_table(pa.concat_tables(tables).combine_chunks())
             self._buffers[bucket] = []
         self._buffered = 0
+        pa.default_memory_pool().release_unused()
 
     def close(self) -> list[_Bucket]:
         """Flush and close every file; the non-empty buckets in bucket order."""
@@ -681,8 +699,8 @@ class _Scan:
                 ids = pc.cast(ids, self.id_type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 raise InputError(
-                    f"id column {self.layout.id!r} holds {self.id_type} values in the first file but {ids.type} in "
-                    f"{file}: one run needs one id type"
+                    f"id column {self.layout.id!r} holds {_type_name(self.id_type)} values in the first file but "
+                    f"{_type_name(ids.type)} in {file}: one run needs one id type"
                 ) from None
         self.validator.add("id", self.layout.id, _nulls(ids), at)
         return ids
@@ -700,8 +718,8 @@ class _Scan:
                 times = pc.cast(times, self.sort_type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 raise InputError(
-                    f"sort column {self.layout.sort!r} holds {self.sort_type} values in the first file but "
-                    f"{times.type} in {file}: one run needs one time type"
+                    f"sort column {self.layout.sort!r} holds {_type_name(self.sort_type)} values in the first file "
+                    f"but {_type_name(times.type)} in {file}: one run needs one time type"
                 ) from None
         self.validator.add("sort", self.layout.sort, _nulls(times), at)
         return times
@@ -936,24 +954,40 @@ def _id_starts(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.concatenate([[0], np.flatnonzero(changed) + 1]).astype(np.int64)
 
 
-def _bounds(
+def chunk_bounds(
     id_starts: np.ndarray, n_rows: int, chunk_size: int | None, target_rows: int, max_rows: int
 ) -> list[tuple[int, int, int]]:
-    """``[(row_start, row_stop, ids), ...]`` of the chunks of one sorted group; whole ids only.
+    """``[(row_start, row_stop, ids), ...]``: the chunks of rows sorted by id; an id never spans two.
 
-    With ``chunk_size``, every ``chunk_size`` ids; without, about ``target_rows`` rows per chunk with
-    the same number of ids in each. A chunk of more than ``max_rows`` rows is cut again at ids.
+    Parameters
+    ----------
+    id_starts : numpy.ndarray
+        Row offset where each id begins (increasing, first 0).
+    n_rows : int
+        Rows in all.
+    chunk_size : int or None
+        Ids per chunk; None: chunks of at least ``target_rows`` rows (and less than that plus one
+        id's rows), the last one smaller; an id of ``target_rows`` rows or more is a chunk of its own.
+    target_rows : int
+        Rows per chunk when ``chunk_size`` is None.
+    max_rows : int
+        A chunk of several ids is cut again (at an id) before it exceeds this many rows.
     """
     n_ids = len(id_starts)
-    if n_ids == 0:
-        return []
-    if chunk_size is None:
-        n_chunks = min(max(1, math.ceil(n_rows / target_rows)), n_ids)
-        chunk_size = math.ceil(n_ids / n_chunks)
-    first_ids = np.arange(0, n_ids, chunk_size)
-    ends = np.append(id_starts, n_rows)
+    ends = np.append(id_starts, n_rows).astype(np.int64)
     out: list[tuple[int, int, int]] = []
-    for first in first_ids.tolist():
+    if chunk_size is None:
+        first = 0
+        while first < n_ids:
+            start = int(ends[first])
+            last = int(np.searchsorted(ends, start + min(target_rows, max_rows), side="left"))
+            last = min(max(last, first + 1), n_ids)
+            if last - first > 1 and (ends[last] - start > max_rows or ends[last] - ends[last - 1] >= target_rows):
+                last -= 1  # a long id starts a chunk of its own
+            out.append((start, int(ends[last]), last - first))
+            first = last
+        return out
+    for first in range(0, n_ids, chunk_size):
         last = min(first + chunk_size, n_ids)
         start, stop = int(ends[first]), int(ends[last])
         while stop - start > max_rows and last - first > 1:
@@ -963,35 +997,6 @@ def _bounds(
             first, start = cut, int(ends[cut])
         out.append((start, stop, last - first))
     return out
-
-
-def chunk_bounds(ids: np.ndarray, chunk_size: int | None) -> tuple[list[tuple[int, int]], int, int]:
-    """Row ranges of the chunks of a sorted id array; an id never spans two chunks.
-
-    Parameters
-    ----------
-    ids : numpy.ndarray
-        The id of every row, each id's rows contiguous.
-    chunk_size : int or None
-        Ids per chunk; None chooses it from the row count (:data:`TARGET_ROWS_PER_CHUNK`).
-
-    Returns
-    -------
-    tuple
-        ``([(row_start, row_stop), ...], ids_per_chunk, n_ids)``.
-    """
-    n_rows = len(ids)
-    if n_rows == 0:
-        return [], chunk_size or 1, 0
-    new_id = np.ones(n_rows, dtype=bool)
-    new_id[1:] = ids[1:] != ids[:-1]
-    id_starts = np.flatnonzero(new_id)
-    n_ids = len(id_starts)
-    if chunk_size is None:
-        n_chunks = min(max(1, math.ceil(n_rows / TARGET_ROWS_PER_CHUNK)), MAX_CHUNKS, n_ids)
-        chunk_size = math.ceil(n_ids / n_chunks)
-    bounds = _bounds(id_starts, n_rows, chunk_size, TARGET_ROWS_PER_CHUNK, n_rows)
-    return [(a, b) for a, b, _ in bounds], chunk_size, n_ids
 
 
 def _sorted_group(group: list[_Bucket], remap: np.ndarray, kinds: list[str]) -> pa.Table:
@@ -1063,15 +1068,29 @@ def partition_source(
         groups = _groups(buckets, limits.bucket_rows)
         target_rows = max(limits.target_rows, math.ceil(rows / max(1, limits.max_chunks - len(groups))))
         chunks: list[ChunkInfo] = []
-        for group in groups:
+        carry: pa.Table | None = None
+        for number, group in enumerate(groups):
             table = _sorted_group(group, remap, kinds)
+            if carry is not None:
+                # The previous group's last, partial chunk goes first: its ids are not in this group, so
+                # every id's rows stay contiguous, and chunks do not shrink at group boundaries.
+                table = pa.concat_tables([carry, table])
             starts = _id_starts(table.column("id"))
-            for start, stop, n_ids in _bounds(starts, table.num_rows, chunk_size, target_rows, limits.max_chunk_rows):
+            bounds = chunk_bounds(starts, table.num_rows, chunk_size, target_rows, limits.max_chunk_rows)
+            if number < len(groups) - 1:
+                start, stop, _ = bounds.pop()
+                # A copy: a slice would keep this whole group's buffers (and, through them, every
+                # earlier group's) alive.
+                carry = table.take(pa.array(np.arange(start, stop)))
+            for start, stop, n_ids in bounds:
                 index = len(chunks)
                 sink(index, table.slice(start, stop - start))
                 chunks.append(ChunkInfo(index, stop - start, n_ids))
             for bucket in group:
                 os.remove(bucket.path)
+            del table
+            # The allocator keeps freed blocks for reuse; hand them back so RSS tracks what is live.
+            pa.default_memory_pool().release_unused()
     notes = list(scan.layout.notes)
     if scan.dropped:
         notes.append(f"drop_nan: {scan.dropped} missing value(s) dropped")
