@@ -13,7 +13,8 @@ the templates of a series in Python for the two entropies. Here:
   too close to tell apart, non-finite values — is recomputed one at a time by a numpy transcription
   of statsmodels' own arithmetic (SVD pseudo-inverse, ``matrix_rank``, the same expression order), so
   that it reproduces statsmodels' result, rounding and all, where the problem is decided by rounding;
-- PACF runs the Levinson-Durbin recursion for every series at once;
+- PACF runs the Levinson-Durbin recursion for every series at once (summing as OpenBLAS does); where
+  the recursion amplifies rounding, the autocovariances are taken exactly as statsmodels takes them;
 - the entropies count template matches exactly with a sort-and-window search (pairs are only formed
   between templates whose first coordinates are within the tolerance), for every series at once.
 """
@@ -51,7 +52,8 @@ class _OLS:
     """``statsmodels OLS(endog, exog).fit()`` (method "pinv"), operation by operation.
 
     Only what the ADF test and AutoReg read is computed. The expressions, their order and the memory
-    layouts of the arrays follow statsmodels 0.14/0.15 so that ill-determined fits round the same way.
+    layouts of the arrays follow statsmodels 0.15 (tsfresh's dependency) so that ill-determined fits
+    round the same way (checked bit for bit in the tests).
     """
 
     def __init__(self, endog: np.ndarray, exog: np.ndarray) -> None:
@@ -186,6 +188,7 @@ def _ar_reference(x: np.ndarray, k: int) -> np.ndarray:
 # MacKinnon's approximate p-value (statsmodels.tsa.adfvalues.mackinnonp, regression "c", N = 1)
 # --------------------------------------------------------------------------------------------------
 
+_AUTOLAGS = ("aic", "bic", "t-stat")
 _T_STOP = 1.6448536269514722  # adfuller's "t-stat" autolag threshold, norm.ppf(0.95)
 _TAU_MAX_C = 2.74
 _TAU_MIN_C = -18.83
@@ -320,16 +323,23 @@ _ADF_TARGET = 1e-9
 _AR_TARGET = 1e-9
 
 
-def _adf_fast(block: np.ndarray, autolag: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _adf_fast(block: np.ndarray, autolags: Sequence[str | None]) -> dict:
     """ADF t-statistic and used lag for a block of equal-length, finite, non-constant series.
 
-    Returns ``(stat, usedlag, error)``: ``error`` estimates the absolute error of statsmodels' own
-    t-value (its SVD works on the raw design, whose conditioning decides its accuracy; ours is at least
-    as accurate); it is infinite where the lag order cannot be decided in floating point or a column
-    is constant (statsmodels then leaves out the constant). Such rows go through the reference.
+    One QR factorization of the largest design serves every lag-selection method of ``autolags``
+    (each a valid adfuller ``autolag``); the final regressions are shared between methods that choose
+    the same lag.
+
+    Returns
+    -------
+    dict
+        ``{autolag: (stat, usedlag, error)}``: ``error`` estimates the absolute error of statsmodels'
+        own t-value (its SVD works on the raw design, whose conditioning decides its accuracy; ours is
+        at least as accurate); it is infinite where the lag order cannot be decided in floating point
+        or a column is constant (statsmodels then leaves out the constant). Such rows go through the
+        reference.
     """
     count, n = block.shape
-    method = autolag.lower() if autolag is not None else None
     maxlag = _adf_maxlag(n)
     nobs = n - 1 - maxlag
     diff = np.diff(block, axis=1)
@@ -340,36 +350,48 @@ def _adf_fast(block: np.ndarray, autolag: str | None) -> tuple[np.ndarray, np.nd
     tail = r[:, :, k] ** 2
     ssr = np.cumsum(tail[:, ::-1], axis=1)[:, ::-1][:, 1:]  # ssr[:, p]: model with level + p lags
     kappa, norm_y = _raw_accuracy(r, means, nobs)
+    choices = {}
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # relative error of each nested model's residual norm
         error = _EPS * kappa[:, None] * (1 + norm_y[:, None] / np.sqrt(ssr))
-        undecided = constant.copy()
-        usedlag = np.full(count, maxlag)
-        if method in ("aic", "bic"):
-            nobs2 = nobs / 2.0
-            llf = -nobs2 * np.log(2 * np.pi) - nobs2 * np.log(ssr / float(nobs)) - nobs2
-            penalty = 2.0 if method == "aic" else np.log(float(nobs))
-            criterion = -2 * llf + penalty * np.arange(2, k + 2, dtype=np.float64)
-            usedlag = np.argmin(criterion, axis=1)
-            ordered = np.sort(criterion, axis=1)
-            margin = ordered[:, 1] - ordered[:, 0] if k > 1 else np.full(count, np.inf)
-            undecided |= ~(margin > _MARGIN * 4 * nobs * error.max(axis=1) + 1e-12 * np.abs(ordered[:, 0]))
-        elif method == "t-stat":
-            signs = np.sign(np.diagonal(r, axis1=1, axis2=2)[:, :k])
-            df = nobs - np.arange(2, k + 2)
-            tvalues = np.abs(r[:, :k, k] * signs / np.sqrt(ssr / df))
-            significant = tvalues >= _T_STOP
-            # the largest lag whose last coefficient is significant, else lag 0
-            usedlag = np.where(significant.any(axis=1), k - 1 - np.argmax(significant[:, ::-1], axis=1), 0)
-            examined = np.arange(k)[None, :] >= usedlag[:, None]
-            close = ~(np.abs(tvalues - _T_STOP) > _MARGIN * error * (tvalues + 1))
-            undecided |= (close & examined).any(axis=1)
-    stat = np.full(count, np.nan)
-    final_error = np.full(count, np.inf)
-    for lag in np.unique(usedlag[~undecided]):
-        rows = np.flatnonzero(~undecided & (usedlag == lag))
-        stat[rows], final_error[rows] = _adf_final(block[rows], diff[rows], int(lag))
-    return stat, usedlag.astype(np.float64), final_error
+        for autolag in autolags:
+            method = autolag.lower() if autolag is not None else None
+            undecided = constant.copy()
+            usedlag = np.full(count, maxlag)
+            if method in ("aic", "bic"):
+                nobs2 = nobs / 2.0
+                llf = -nobs2 * np.log(2 * np.pi) - nobs2 * np.log(ssr / float(nobs)) - nobs2
+                penalty = 2.0 if method == "aic" else np.log(float(nobs))
+                criterion = -2 * llf + penalty * np.arange(2, k + 2, dtype=np.float64)
+                usedlag = np.argmin(criterion, axis=1)
+                ordered = np.sort(criterion, axis=1)
+                margin = ordered[:, 1] - ordered[:, 0] if k > 1 else np.full(count, np.inf)
+                undecided |= ~(margin > _MARGIN * 4 * nobs * error.max(axis=1) + 1e-12 * np.abs(ordered[:, 0]))
+            elif method == "t-stat":
+                signs = np.sign(np.diagonal(r, axis1=1, axis2=2)[:, :k])
+                df = nobs - np.arange(2, k + 2)
+                tvalues = np.abs(r[:, :k, k] * signs / np.sqrt(ssr / df))
+                significant = tvalues >= _T_STOP
+                # the largest lag whose last coefficient is significant, else lag 0
+                usedlag = np.where(significant.any(axis=1), k - 1 - np.argmax(significant[:, ::-1], axis=1), 0)
+                examined = np.arange(k)[None, :] >= usedlag[:, None]
+                close = ~(np.abs(tvalues - _T_STOP) > _MARGIN * error * (tvalues + 1))
+                undecided |= (close & examined).any(axis=1)
+            choices[autolag] = (usedlag, undecided)
+    stat = np.full((count, k), np.nan)  # t-value of the final regression, by used lag
+    final_error = np.full((count, k), np.inf)
+    needed = np.zeros((count, k), dtype=bool)
+    for usedlag, undecided in choices.values():
+        needed[np.flatnonzero(~undecided), usedlag[~undecided]] = True
+    for lag in np.flatnonzero(needed.any(axis=0)):
+        rows = np.flatnonzero(needed[:, lag])
+        stat[rows, lag], final_error[rows, lag] = _adf_final(block[rows], diff[rows], int(lag))
+    out = {}
+    for autolag, (usedlag, undecided) in choices.items():
+        picked = (np.arange(count), usedlag)
+        error = np.where(undecided, np.inf, final_error[picked])
+        out[autolag] = (stat[picked], usedlag.astype(np.float64), error)
+    return out
 
 
 def _adf_final(block: np.ndarray, diff: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -388,7 +410,15 @@ def _adf_final(block: np.ndarray, diff: np.ndarray, lag: int) -> tuple[np.ndarra
     return stat, error
 
 
-@combiner("augmented_dickey_fuller", rtol=1e-8, notes="")
+@combiner(
+    "augmented_dickey_fuller",
+    rtol=1e-8,
+    notes=(
+        "rtol 1e-8: statsmodels' least squares (SVD of the raw design) is itself only accurate to its "
+        "conditioning and MacKinnon's p-value amplifies a t-value's relative error up to ~40 times in the "
+        "left tail; fits and lag choices that rounding could decide are recomputed the statsmodels way"
+    ),
+)
 def augmented_dickey_fuller(s: Segments, params: Sequence[Params]) -> Result:
     """statsmodels' ``adfuller(x, autolag=...)`` (regression "c"), as tsfresh calls it.
 
@@ -407,17 +437,19 @@ def augmented_dickey_fuller(s: Segments, params: Sequence[Params]) -> Result:
         constant = finite & (block.max(axis=1) == block.min(axis=1))
         easy = np.flatnonzero(finite & ~constant)
         hard = np.flatnonzero(~finite)
-        for autolag in wanted:
-            stat, lag = results[autolag]
-            known = autolag is None or str(autolag).lower() in ("aic", "bic", "t-stat")
-            redo = list(hard)
-            for part in _batches(easy, n * (_adf_maxlag(n) + 2)) if known else ():
-                got, used, error = _adf_fast(block[part], autolag)
+        # an unknown autolag makes statsmodels raise a ValueError: NaN
+        known = [autolag for autolag in wanted if autolag is None or str(autolag).lower() in _AUTOLAGS]
+        redo = {autolag: list(hard) for autolag in known}
+        for part in _batches(easy, n * (_adf_maxlag(n) + 2)) if known else ():
+            for autolag, (got, used, error) in _adf_fast(block[part], known).items():
+                stat, lag = results[autolag]
                 trusted = np.isfinite(error) & (_MARGIN * error <= _ADF_TARGET * np.abs(got) + 1e-13)
                 stat[rows[part[trusted]]] = got[trusted]
                 lag[rows[part[trusted]]] = used[trusted]
-                redo.extend(part[~trusted])
-            for i in redo if known else ():
+                redo[autolag].extend(part[~trusted])
+        for autolag, indices in redo.items():
+            stat, lag = results[autolag]
+            for i in indices:
                 stat[rows[i]], _, lag[rows[i]] = _adf_reference(block[i], autolag)
     out = []
     for suffix, attr, autolag in map(_adf_suffix, params):
@@ -822,7 +854,7 @@ def _register_approximate_entropy() -> None:
     def on_empty(params: Sequence[Params] | None) -> list[tuple[str, float]]:
         return [(output_format(param), 0.0) for param in params or ()]
 
-    notes = "r values of one m share one exact template-pair search"
+    notes = "the r values of one m share one exact template-pair search"
     _register(Calculator("approximate_entropy", "simple", compute, on_empty, notes))
 
 
