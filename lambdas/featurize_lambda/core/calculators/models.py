@@ -125,7 +125,8 @@ def _adf_maxlag(nobs: int) -> int:
 def _adf_reference(x: np.ndarray, autolag: str | None) -> tuple[float, float, float]:
     """``adfuller(x, autolag=autolag)[:3]`` for one series, with tsfresh's exceptions giving NaN."""
     try:
-        return _adf_reference_raw(x, autolag)
+        with np.errstate(all="ignore"):
+            return _adf_reference_raw(x, autolag)
     except (np.linalg.LinAlgError, ValueError, _MissingDataError):
         return np.nan, np.nan, np.nan
 
