@@ -7,16 +7,19 @@ Exactness where tsfresh compares floats. Several calculators compare values with
 deviation (``x > mean``, ``std > r * range``...). A sum computed in a different order than numpy's
 pairwise summation can differ in the last bits, which would flip such a comparison when a value sits
 exactly on the threshold (a constant series of 0.1, a symmetric series whose mean is one of its
-values). These calculators therefore compute the statistic fast, find the series where some
-comparison lies within a rigorous rounding-error bound of the threshold, and recompute just those
-series the way tsfresh does (numpy row-wise on a 2-D block, bit for bit equal to numpy on the single
-series).
+values). Two regimes keep these exact:
+
+- few distinct lengths (the usual case): numpy's row-wise reductions on equal-length 2-D blocks,
+  which give bit for bit what numpy gives on each series alone, i.e. what tsfresh computes;
+- many distinct lengths: fast segment reductions, then the series where some comparison lies within
+  a rigorous rounding-error bound of its threshold are recomputed the first way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -105,20 +108,36 @@ def _groups(s: Segments) -> list[tuple[np.ndarray, int]]:
     return _cached(s, "groups", build)
 
 
-def _padded(s: Segments, x: np.ndarray, rows: np.ndarray, width: int, fill: float):
-    """Rows of ``x`` as a ``(len(rows), width)`` matrix padded with ``fill``.
+def _padded(
+    s: Segments, x: np.ndarray, rows: np.ndarray, width: int, fill: float, reverse: bool = False, copy: bool = True
+):
+    """Rows of ``x`` as a ``(len(rows), width)`` matrix padded with ``fill`` after each series.
 
-    Returns ``(matrix, index)``: ``index`` holds each cell's position in ``x`` (-1 for padding).
+    Returns ``(matrix, index)``: ``index`` holds each cell's position in ``x`` (-1 for padding), or is
+    None when the matrix is ``x`` reshaped (one contiguous block of equal lengths; a view unless
+    ``copy``). ``reverse`` puts each series backwards (``x[::-1]``), padding still last.
     """
     if len(rows) == len(s) and width * len(s) == len(x) and (s.lengths == width).all():
-        return x.reshape(len(s), width).copy(), np.arange(len(x)).reshape(len(s), width)
+        matrix = x.reshape(len(s), width)
+        if reverse:
+            matrix = matrix[:, ::-1]
+        return (matrix.copy() if copy else matrix), None
     offsets = np.arange(width)
-    index = s.starts[rows, None] + offsets
     inside = offsets < s.lengths[rows, None]
+    index = (s.stops[rows, None] - 1 - offsets) if reverse else (s.starts[rows, None] + offsets)
     index = np.where(inside, index, -1)
     matrix = x[index]
     matrix[~inside] = fill
     return matrix, index
+
+
+def _scatter(out: np.ndarray, matrix: np.ndarray, index: np.ndarray | None) -> None:
+    """Write a padded matrix back to its positions (the inverse of :func:`_padded`)."""
+    if index is None:
+        out[:] = matrix.ravel()
+    else:
+        inside = index >= 0
+        out[index[inside]] = matrix[inside]
 
 
 def _segment_sort(s: Segments, x: np.ndarray) -> np.ndarray:
@@ -130,8 +149,7 @@ def _segment_sort(s: Segments, x: np.ndarray) -> np.ndarray:
     for rows, width in _groups(s):
         matrix, index = _padded(s, x, rows, width, np.nan)
         matrix.sort(axis=1)  # padding is NaN: it sorts after every value, NaN values included
-        inside = index >= 0
-        out[index[inside]] = matrix[inside]
+        _scatter(out, matrix, index)
     return out
 
 
@@ -142,19 +160,62 @@ def _sorted(s: Segments) -> np.ndarray:
     return _cached(s, "sorted", lambda: _segment_sort(s, s.values))
 
 
+def _few_lengths(s: Segments) -> bool:
+    """Whether row-wise numpy on blocks of equal length is the way (few distinct lengths)."""
+    return _cached(s, "few_lengths", lambda: s.distinct_lengths() <= max(8, len(s) // 16))
+
+
+def _blocks(s: Segments) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Equal-length blocks as ``[(rows, index)]``, ``index`` holding the rows' value positions.
+
+    ``index`` is None when the whole chunk is one contiguous block, which is then a reshaped view.
+    """
+
+    def build() -> list[tuple[np.ndarray, np.ndarray | None]]:
+        lengths = s.lengths
+        if len(lengths) and (lengths == lengths[0]).all() and lengths[0] * len(lengths) == len(s.values):
+            return [(np.arange(len(lengths)), None)]
+        out = []
+        for length in np.unique(lengths):
+            rows = np.flatnonzero(lengths == length)
+            out.append((rows, s.starts[rows, None] + np.arange(length)))
+        return out
+
+    return _cached(s, "blocks", build)
+
+
+def _take(s: Segments, x: np.ndarray, rows: np.ndarray, index: np.ndarray | None) -> np.ndarray:
+    """One block of ``x`` (aligned with ``values``) as a 2-D array."""
+    return x.reshape(len(rows), -1) if index is None else x[index]
+
+
+def _rowwise(s: Segments, function: Callable[[np.ndarray], np.ndarray], x: np.ndarray | None = None) -> np.ndarray:
+    """``function(block)`` (row-wise numpy, one value or one row of values per series) for every series."""
+    out = None
+    for rows, index in _blocks(s):
+        result = np.asarray(function(_take(s, s.values if x is None else x, rows, index)))
+        if out is None:
+            out = np.empty((len(s),) + result.shape[1:])
+        out[rows] = result
+    return out
+
+
 def _exact_rows(s: Segments, rows: np.ndarray, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """``function(block)`` (row-wise numpy on equal-length 2-D blocks) for some segments only.
 
     Numpy's row-wise reductions on a C-contiguous block give bit for bit what they give on each row
-    alone, so this reproduces tsfresh's per-series numpy exactly.
+    alone, so this reproduces tsfresh's per-series numpy exactly. ``function`` gives one value or
+    one row of values per series.
     """
-    out = np.empty(len(rows))
-    if not len(rows):
-        return out
-    sub = Segments(s.values, s.starts[rows], s.lengths[rows])
-    for positions, block in sub.blocks():
-        out[positions] = function(block)
-    return out
+    out = None
+    if len(rows):
+        sub = Segments(s.values, s.starts[rows], s.lengths[rows])
+        for positions, block in sub.blocks():
+            result = np.asarray(function(block))
+            if out is None:
+                out = np.empty((len(rows),) + result.shape[1:])
+            out[positions] = result
+    return np.empty(0) if out is None else out
 
 
 def _quantiles(sorted_values: np.ndarray, starts: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
@@ -184,44 +245,70 @@ def _quantiles(sorted_values: np.ndarray, starts: np.ndarray, counts: np.ndarray
         return np.where(gamma >= 0.5, b - diff_b_a * (1 - gamma), result)
 
 
-def _mean_with_ties(s: Segments) -> np.ndarray:
-    """Per-segment mean equal to ``np.mean`` wherever a value could compare equal to it.
+class _Spread(NamedTuple):
+    """Mean and spread of every series, and how far they may be from numpy's (0 when exact)."""
 
-    The fast mean (sequential ``reduceat``) and numpy's pairwise mean both lie within
-    ``2 u sum|x|`` of the exact mean; a segment with a value within twice that of the fast mean is
-    recomputed with numpy, so ``x > mean`` and ``x < mean`` come out exactly as in tsfresh.
+    mean: np.ndarray
+    variance: np.ndarray
+    std: np.ndarray
+    distance: np.ndarray  # |x - mean|, aligned with values
+    exact: bool  # bit for bit np.mean / np.var / np.std
+    mean_tolerance: np.ndarray
+    std_tolerance: np.ndarray
+
+
+def _spread(s: Segments) -> _Spread:
+    """``np.mean``, ``np.var``, ``np.std`` and ``|x - mean|`` of every series, shared by calculators.
+
+    With few distinct lengths they are numpy's, bit for bit (row-wise on blocks). Otherwise they come
+    from two-pass segment sums, with pessimistic bounds of their difference to numpy's: the fast
+    sum and numpy's pairwise sum both lie within ``(n - 1) u sum|x|`` of the exact sum.
     """
 
-    def build() -> np.ndarray:
-        mean = s.mean()
-        tolerance = 4 * _U * _abs_sum(s)
-        near = np.abs(s.values - s.broadcast(mean)) <= s.broadcast(tolerance)
-        rows = np.flatnonzero(_any(s, near))
-        mean[rows] = _exact_rows(s, rows, lambda block: np.mean(block, axis=1))
-        return mean
-
-    return _cached(s, "mean_ties", build)
-
-
-def _spread(s: Segments):
-    """Fast two-pass moments and error bounds per segment.
-
-    Returns ``(mean, std, mean tolerance, std tolerance, |x - mean|, variance)``.
-
-    The tolerances bound the difference to numpy's ``np.mean`` / ``np.std`` (pessimistically), for
-    deciding when a comparison with a threshold has to be redone with numpy.
-    """
-
-    def build():
+    def build() -> _Spread:
+        if _few_lengths(s):
+            mean, variance = np.empty(len(s)), np.empty(len(s))
+            distance = np.empty(len(s.values))
+            for rows, index in _blocks(s):
+                block = _take(s, s.values, rows, index)
+                mean[rows] = np.mean(block, axis=1)
+                variance[rows] = np.var(block, axis=1)
+                away = np.abs(block - mean[rows, None])
+                if index is None:
+                    distance[:] = away.ravel()
+                else:
+                    distance[index] = away
+            zero = np.zeros(len(s))
+            return _Spread(mean, variance, np.sqrt(variance), distance, True, zero, zero)
         mean = s.mean()
         deviation = s.values - s.broadcast(mean)
         variance = s.sum(deviation * deviation) / s.lengths
         std = np.sqrt(variance)
         mean_tolerance = 4 * _U * _abs_sum(s)
         std_tolerance = 8 * (s.lengths + 2) * _U * std + mean_tolerance
-        return mean, std, mean_tolerance, std_tolerance, np.abs(deviation), variance
+        return _Spread(mean, variance, std, np.abs(deviation), False, mean_tolerance, std_tolerance)
 
     return _cached(s, "spread", build)
+
+
+def _mean_with_ties(s: Segments) -> np.ndarray:
+    """Per-segment mean equal to ``np.mean`` wherever a value could compare equal to it.
+
+    Outside the exact regime, a segment with a value within the rounding bound of the fast mean is
+    recomputed with numpy, so ``x > mean`` and ``x < mean`` come out exactly as in tsfresh.
+    """
+
+    def build() -> np.ndarray:
+        spread = _spread(s)
+        if spread.exact:
+            return spread.mean
+        mean = spread.mean.copy()
+        near = spread.distance <= s.broadcast(spread.mean_tolerance)
+        rows = np.flatnonzero(_any(s, near))
+        mean[rows] = _exact_rows(s, rows, lambda block: np.mean(block, axis=1))
+        return mean
+
+    return _cached(s, "mean_ties", build)
 
 
 def _value_runs(s: Segments):
@@ -274,12 +361,12 @@ def _longest_run(s: Segments, condition: np.ndarray) -> np.ndarray:
 @simple("variance_larger_than_standard_deviation", empty=0.0)
 def variance_larger_than_standard_deviation(s: Segments) -> np.ndarray:
     """``np.var(x) > np.sqrt(np.var(x))``, i.e. variance above 1; ties at 1 are redone with numpy."""
-    _, std, _, std_tolerance, _, variance = _spread(s)
-    near = np.abs(variance - 1) <= 2 * std * std_tolerance + std_tolerance**2 + 4 * _U
-    out = variance > np.sqrt(variance)
-    rows = np.flatnonzero(near)
-    if len(rows):
-        out = out.astype(np.float64)
+    spread = _spread(s)
+    variance = spread.variance
+    out = (variance > np.sqrt(variance)).astype(np.float64)
+    if not spread.exact:
+        tolerance = spread.std_tolerance
+        rows = np.flatnonzero(np.abs(variance - 1) <= 2 * spread.std * tolerance + tolerance**2 + 4 * _U)
         out[rows] = _exact_rows(s, rows, lambda b: np.var(b, axis=1) > np.sqrt(np.var(b, axis=1)))
     return out
 
@@ -353,20 +440,21 @@ def mean_second_derivative_central(s: Segments) -> np.ndarray:
 def variation_coefficient(s: Segments) -> np.ndarray:
     """``np.std(x) / np.mean(x)``, NaN for a zero mean.
 
-    A mean near zero makes the quotient sensitive to the mean's last bits: such series (mean within
-    ``1e10`` times the rounding bound of zero) are recomputed with numpy.
+    Outside the exact regime a mean near zero makes the quotient sensitive to the mean's last bits:
+    such series (mean within ``1e10`` times the rounding bound of zero) are recomputed with numpy.
     """
-    mean, std, mean_tolerance, _, _, _ = _spread(s)
+    spread = _spread(s)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(mean == 0, np.nan, std / mean)
+        out = np.where(spread.mean == 0, np.nan, spread.std / spread.mean)
+    if not spread.exact:
 
-    def exact(block: np.ndarray) -> np.ndarray:
-        average = np.mean(block, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(average == 0, np.nan, np.std(block, axis=1) / average)
+        def exact(block: np.ndarray) -> np.ndarray:
+            average = np.mean(block, axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(average == 0, np.nan, np.std(block, axis=1) / average)
 
-    rows = np.flatnonzero(np.abs(mean) <= 1e10 * mean_tolerance)
-    out[rows] = _exact_rows(s, rows, exact)
+        rows = np.flatnonzero(np.abs(spread.mean) <= 1e10 * spread.mean_tolerance)
+        out[rows] = _exact_rows(s, rows, exact)
     return out
 
 
@@ -454,43 +542,38 @@ def count_below_mean(s: Segments) -> np.ndarray:
     return _count(s, _below_mean(s))
 
 
-def _extreme_positions(s: Segments, extreme: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last position of each segment's extreme (NaN if the segment has NaN, as argmax)."""
-    target = s.broadcast(extreme)
-    hit = (s.values == target) | (np.isnan(s.values) & np.isnan(target))
-    position = s.position
-    first = np.minimum.reduceat(np.where(hit, position, np.iinfo(np.int64).max), s.starts)
-    last = np.maximum.reduceat(np.where(hit, position, -1), s.starts)
-    return first, last
+def _arg(s: Segments, function: Callable, fill: float, reverse: bool) -> np.ndarray:
+    """``np.argmax`` / ``np.argmin`` of every series (or of it reversed), row-wise on padded blocks.
 
-
-def _maximum_positions(s: Segments) -> tuple[np.ndarray, np.ndarray]:
-    return _cached(s, "maximum_positions", lambda: _extreme_positions(s, _maximum(s)))
-
-
-def _minimum_positions(s: Segments) -> tuple[np.ndarray, np.ndarray]:
-    return _cached(s, "minimum_positions", lambda: _extreme_positions(s, _minimum(s)))
+    The padding (``-inf`` for argmax, ``inf`` for argmin) comes after the values, so it is never the
+    first extreme; NaN wins as in numpy.
+    """
+    out = np.empty(len(s), dtype=np.int64)
+    for rows, width in _groups(s):
+        matrix, _ = _padded(s, s.values, rows, width, fill, reverse=reverse, copy=False)
+        out[rows] = function(matrix, axis=1)
+    return out
 
 
 @simple("last_location_of_maximum")
 def last_location_of_maximum(s: Segments) -> np.ndarray:
     """``1.0 - np.argmax(x[::-1]) / len(x)``."""
-    return 1.0 - (s.lengths - 1 - _maximum_positions(s)[1]) / s.lengths
+    return 1.0 - _arg(s, np.argmax, -np.inf, reverse=True) / s.lengths
 
 
 @simple("first_location_of_maximum")
 def first_location_of_maximum(s: Segments) -> np.ndarray:
-    return _maximum_positions(s)[0] / s.lengths
+    return _arg(s, np.argmax, -np.inf, reverse=False) / s.lengths
 
 
 @simple("last_location_of_minimum")
 def last_location_of_minimum(s: Segments) -> np.ndarray:
-    return 1.0 - (s.lengths - 1 - _minimum_positions(s)[1]) / s.lengths
+    return 1.0 - _arg(s, np.argmin, np.inf, reverse=True) / s.lengths
 
 
 @simple("first_location_of_minimum")
 def first_location_of_minimum(s: Segments) -> np.ndarray:
-    return _minimum_positions(s)[0] / s.lengths
+    return _arg(s, np.argmin, np.inf, reverse=False) / s.lengths
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -559,15 +642,22 @@ def _leading_digits(v: np.ndarray) -> np.ndarray:
     where several one-digit decimals round to the same float, are formatted by numpy.
     """
     exponents, table = _decimal_table()
+    flat = table.ravel()
+    columns = len(exponents)
     out = np.zeros(len(v), dtype=np.int64)
     positive = np.flatnonzero(v > 0)
     w = v[positive]
     with np.errstate(divide="ignore"):
         e = np.floor(np.log10(w)).astype(np.int64) - exponents[0]
-    e = np.clip(e, 1, len(exponents) - 2)
-    e -= table[0, e] > w
-    e += table[0, e + 1] <= w
-    out[positive] = (table[:9, e] <= w).sum(axis=0)
+    e = np.clip(e, 1, columns - 2)
+    e -= flat[e] > w
+    e += flat[e + 1] <= w
+    # a first guess of the digit, off by at most one near a digit boundary, then corrected
+    with np.errstate(invalid="ignore", over="ignore"):
+        digit = np.clip(np.floor(w / flat[e]), 1, 9).astype(np.int64)
+    digit -= flat[(digit - 1) * columns + e] > w
+    digit += (digit < 9) & (flat[np.minimum(digit, 8) * columns + e] <= w)
+    out[positive] = digit
     tiny = np.flatnonzero(w < 1e-300)
     for i in tiny:
         out[positive[i]] = int(str(np.format_float_scientific(w[i]))[:1])
@@ -602,25 +692,32 @@ def _range(s: Segments) -> np.ndarray:
 
 @parametrized("large_standard_deviation")
 def large_standard_deviation(s: Segments, r: float) -> np.ndarray:
-    """``np.std(x) > r * (max - min)``; series near the threshold are recomputed with numpy."""
-    _, std, _, std_tolerance, _, _ = _spread(s)
+    """``np.std(x) > r * (max - min)``; outside the exact regime near-ties are redone with numpy."""
+    spread = _spread(s)
     threshold = r * _range(s)
-    out = (std > threshold).astype(np.float64)
-    near = np.abs(std - threshold) <= std_tolerance + 4 * _U * (std + np.abs(threshold))
-    rows = np.flatnonzero(near)
-    out[rows] = _exact_rows(s, rows, lambda b: np.std(b, axis=1) > r * (np.max(b, axis=1) - np.min(b, axis=1)))
+    out = (spread.std > threshold).astype(np.float64)
+    if not spread.exact:
+        slack = spread.std_tolerance + 4 * _U * (spread.std + np.abs(threshold))
+        rows = np.flatnonzero(np.abs(spread.std - threshold) <= slack)
+        out[rows] = _exact_rows(s, rows, lambda b: np.std(b, axis=1) > r * (np.max(b, axis=1) - np.min(b, axis=1)))
     return out
 
 
 @parametrized("ratio_beyond_r_sigma")
 def ratio_beyond_r_sigma(s: Segments, r: float) -> np.ndarray:
     """Share of values farther than ``r * np.std(x)`` from ``np.mean(x)``, exact at the threshold."""
-    _, std, mean_tolerance, std_tolerance, distance, _ = _spread(s)
-    threshold = s.broadcast(r * std)
-    beyond = distance > threshold
-    slack = s.broadcast(mean_tolerance + r * std_tolerance) + 4 * _U * (distance + threshold)
-    rows = np.flatnonzero(_any(s, np.abs(distance - threshold) <= slack))
-    out = _count(s, beyond) / s.lengths
+    spread = _spread(s)
+    if spread.exact:
+        threshold = r * spread.std
+        out = np.empty(len(s))
+        for rows, index in _blocks(s):
+            beyond = _take(s, spread.distance, rows, index) > threshold[rows, None]
+            out[rows] = np.count_nonzero(beyond, axis=1) / s.lengths[rows]
+        return out
+    threshold = s.broadcast(r * spread.std)
+    out = _count(s, spread.distance > threshold) / s.lengths
+    slack = s.broadcast(spread.mean_tolerance + r * spread.std_tolerance) + 4 * _U * (spread.distance + threshold)
+    rows = np.flatnonzero(_any(s, np.abs(spread.distance - threshold) <= slack))
 
     def exact(block: np.ndarray) -> np.ndarray:
         far = np.abs(block - np.mean(block, axis=1, keepdims=True)) > r * np.std(block, axis=1, keepdims=True)
@@ -633,36 +730,33 @@ def ratio_beyond_r_sigma(s: Segments, r: float) -> np.ndarray:
 def _median(s: Segments) -> np.ndarray:
     """``np.median`` per segment from the shared segmented sort (NaN if the series has NaN)."""
     ordered = _sorted(s)
-    middle = (ordered[s.starts + (s.lengths - 1) // 2] + ordered[s.starts + s.lengths // 2]) / 2
+    low = ordered[s.starts + (s.lengths - 1) // 2]
+    middle = np.where(s.lengths % 2 == 1, low, (low + ordered[s.starts + s.lengths // 2]) / 2)
     return np.where(_has_nan(s), np.nan, middle)
 
 
 @combiner("symmetry_looking")
 def symmetry_looking(s: Segments, params: Sequence[Params]) -> Result:
-    """``|mean - median| < r * (max - min)`` for every r at once; near-ties recomputed with numpy."""
-    mean, _, mean_tolerance, _, _, _ = _spread(s)
-    difference = np.abs(mean - _median(s))
-    spread = _range(s)
+    """``|mean - median| < r * (max - min)`` for every r at once; near-ties redone with numpy."""
+    spread = _spread(s)
+    difference = np.abs(spread.mean - _median(s))
+    extent = _range(s)
     out = []
     for param in params:
         r = param["r"]
-        threshold = r * spread
+        threshold = r * extent
         values = (difference < threshold).astype(np.float64)
-        near = np.abs(difference - threshold) <= 2 * mean_tolerance + 4 * _U * (difference + np.abs(threshold))
+        if not spread.exact:
+            slack = 2 * spread.mean_tolerance + 4 * _U * (difference + np.abs(threshold))
 
-        def exact(block: np.ndarray, r: float = r) -> np.ndarray:
-            gap = np.abs(np.mean(block, axis=1) - np.median(block, axis=1))
-            return gap < r * (np.max(block, axis=1) - np.min(block, axis=1))
+            def exact(block: np.ndarray, r: float = r) -> np.ndarray:
+                gap = np.abs(np.mean(block, axis=1) - np.median(block, axis=1))
+                return gap < r * (np.max(block, axis=1) - np.min(block, axis=1))
 
-        rows = np.flatnonzero(near)
-        values[rows] = _exact_rows(s, rows, exact)
+            rows = np.flatnonzero(np.abs(difference - threshold) <= slack)
+            values[rows] = _exact_rows(s, rows, exact)
         out.append((f"r_{r}", values))
     return out
-
-
-# ----------------------------------------------------------------------------------------------------
-# Quantiles, counts of values
-# ----------------------------------------------------------------------------------------------------
 
 
 @parametrized("quantile")
@@ -767,7 +861,20 @@ def binned_entropy(s: Segments, max_bins: int) -> np.ndarray:
     return np.where(bad, np.nan, entropy)
 
 
-def _corridor(s: Segments, ql: float, qh: float):
+def _pairs(s: Segments) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Consecutive pairs of non-NaN values inside each series: ``(segment, smaller, larger, change)``."""
+
+    def build():
+        x = s.values
+        valid = ~np.isnan(x)
+        pair = np.flatnonzero(valid[1:] & valid[:-1] & _within(s)[1:]) + 1
+        before, after = x[pair - 1], x[pair]
+        return s.segment_of_row[pair], np.minimum(before, after), np.maximum(before, after), after - before
+
+    return _cached(s, "pairs", build)
+
+
+def _corridor(s: Segments, ql: float, qh: float) -> tuple[np.ndarray, np.ndarray]:
     """Changes inside the corridor ``[quantile(ql), quantile(qh)]`` (pandas ``qcut`` bin 0).
 
     Returns ``(segment, change)`` of every consecutive pair whose two values both lie in the corridor;
@@ -784,52 +891,53 @@ def _corridor(s: Segments, ql: float, qh: float):
 
         return _cached(s, f"quantile_nan_dropped_{q!r}", build)
 
-    low, high = s.broadcast(level(ql)), s.broadcast(level(qh))
+    segment, smaller, larger, change = _pairs(s)
+    low, high = level(ql), level(qh)
     # pandas bins with searchsorted, where NaN sorts last: a NaN upper quantile (np.quantile's
     # ``inf - inf`` at an infinite maximum) lets every value at or above the lower one in
-    inside = (s.values >= low) & ((s.values <= high) | np.isnan(high)) & ~np.isnan(s.values)
-    pair = np.flatnonzero(inside[1:] & inside[:-1] & _within(s)[1:]) + 1
-    return s.segment_of_row[pair], s.values[pair] - s.values[pair - 1]
+    high_open = np.isnan(high)
+    inside = np.flatnonzero((smaller >= low[segment]) & ((larger <= high[segment]) | high_open[segment]))
+    return segment[inside], change[inside]
 
 
-def _corridor_aggregates(s: Segments, ql: float, qh: float, isabs: bool) -> dict[str, np.ndarray]:
-    """mean, var and std of the corridor's changes per segment (0.0 where there is none)."""
+def _corridor_aggregates(s: Segments, ql: float, qh: float) -> dict[tuple[bool, str], np.ndarray]:
+    """mean, var and std of the corridor's changes, signed and absolute (0.0 where there is none)."""
 
-    def build() -> dict[str, np.ndarray]:
+    def build() -> dict[tuple[bool, str], np.ndarray]:
         segment, change = _corridor(s, ql, qh)
-        if isabs:
-            change = np.abs(change)
         count = s.count_by(segment)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = s.sum_by(change, segment) / count
-            deviation = change - mean[segment]
-            variance = s.sum_by(deviation * deviation, segment) / count
         none = count == 0
-        return {
-            "mean": np.where(none, 0.0, mean),
-            "var": np.where(none, 0.0, variance),
-            "std": np.where(none, 0.0, np.sqrt(variance)),
-        }
+        out = {}
+        for isabs in (False, True):
+            values = np.abs(change) if isabs else change
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = s.sum_by(values, segment) / count
+                deviation = values - mean[segment]
+                variance = s.sum_by(deviation * deviation, segment) / count
+            out[isabs, "mean"] = np.where(none, 0.0, mean)
+            out[isabs, "var"] = np.where(none, 0.0, variance)
+            out[isabs, "std"] = np.where(none, 0.0, np.sqrt(variance))
+        return out
 
-    return _cached(s, f"corridor_{ql!r}_{qh!r}_{bool(isabs)}", build)
+    return _cached(s, f"corridor_{ql!r}_{qh!r}", build)
 
 
 @parametrized("change_quantiles")
 def change_quantiles(s: Segments, ql: float, qh: float, isabs: bool, f_agg: str) -> np.ndarray:
     """Aggregate of the changes inside a quantile corridor.
 
-    The corridor (quantiles, membership, pairs) is computed once per ``(ql, qh)`` and mean, var and std
-    once per ``(ql, qh, isabs)``, then shared by the other parameter sets of the grid. Other
-    aggregations (``median``, any numpy reduction) are computed per series from the corridor's changes.
+    Quantiles are computed once per level, the corridor (pairs whose two values lie inside) and its
+    mean, var and std (signed and absolute) once per ``(ql, qh)``, then shared by the grid's other
+    parameter sets. ``median`` is computed from a segmented sort; any other numpy reduction per
+    series (no vectorized form for an arbitrary function).
     """
     if ql >= qh:
         return np.zeros(len(s))
     if f_agg in ("mean", "var", "std"):
-        return _corridor_aggregates(s, ql, qh, isabs)[f_agg]
+        return _corridor_aggregates(s, ql, qh)[bool(isabs), f_agg]
     segment, change = _corridor(s, ql, qh)
     if isabs:
         change = np.abs(change)
-    aggregator = getattr(np, f_agg)
     out = np.zeros(len(s))
     if f_agg == "median":
         ordered = change[np.lexsort((change, segment))]
@@ -837,9 +945,10 @@ def change_quantiles(s: Segments, ql: float, qh: float, isabs: bool, f_agg: str)
         begin = np.concatenate(([0], np.cumsum(count)[:-1]))
         rows = np.flatnonzero(count)
         c, b = count[rows], begin[rows]
-        out[rows] = (ordered[b + (c - 1) // 2] + ordered[b + c // 2]) / 2
+        low = ordered[b + (c - 1) // 2]
+        out[rows] = np.where(c % 2 == 1, low, (low + ordered[b + c // 2]) / 2)
         return out
-    # any other numpy reduction: one call per series (no vectorized form for an arbitrary function)
+    aggregator = getattr(np, f_agg)
     for row in np.unique(segment):
         out[row] = aggregator(change[segment == row])
     return out
@@ -849,49 +958,58 @@ def change_quantiles(s: Segments, ql: float, qh: float, isabs: bool, f_agg: str)
 def index_mass_quantile(s: Segments, params: Sequence[Params]) -> Result:
     """Relative index where the cumulated ``|x|`` first reaches ``q`` of its total, for every q at once.
 
-    ``np.cumsum`` of padded blocks is bit for bit numpy's; the total (numpy's pairwise ``np.sum``) is
-    taken from the sequential cumulated sum, and series where some ``cumsum / total`` lies within the
-    difference's bound of a ``q`` are recomputed with numpy, as are series with NaN or infinity.
-    The first index reaching each q comes from one ``searchsorted`` over the sorted levels and a
-    per-segment histogram.
+    ``mass = cumsum(|x|) / sum(|x|)`` rises within each series, so the first index reaching a level is
+    the number of values below it: one ``searchsorted`` of every value among the sorted levels and a
+    per-series histogram give all levels. ``mass`` is numpy's bit for bit with few distinct lengths
+    (row-wise on blocks). Otherwise the cumulated sum (padded blocks) is exact but the total is the
+    sequential one, not numpy's pairwise sum: series where some mass lies within the difference's
+    bound of a level are recomputed with numpy, as are series with NaN, infinity or zero total.
     """
     levels = np.array([param["q"] for param in params], dtype=np.float64)
     order = np.argsort(levels, kind="stable")
     sorted_levels = levels[order]
     magnitude = np.abs(s.values)
-    cumulated = np.empty(len(magnitude))
-    for rows, width in _groups(s):
-        matrix, index = _padded(s, magnitude, rows, width, 0.0)
-        np.cumsum(matrix, axis=1, out=matrix)
-        inside = index >= 0
-        cumulated[index[inside]] = matrix[inside]
-    total = cumulated[s.stops - 1]
+    mass = np.empty(len(magnitude))
     with np.errstate(invalid="ignore", divide="ignore"):
-        mass = cumulated / s.broadcast(total)
-    slack = s.broadcast((2 * s.lengths + 4) * _U) * mass
-    near = np.zeros(len(mass), dtype=bool)
-    for level in sorted_levels:
-        near |= np.abs(mass - level) <= slack
+        if _few_lengths(s):
+            total = np.empty(len(s))
+            for rows, index in _blocks(s):
+                block = _take(s, magnitude, rows, index)
+                total[rows] = np.sum(block, axis=1)
+                _scatter(mass, np.cumsum(block, axis=1) / total[rows, None], index)
+            near = None
+        else:
+            for rows, width in _groups(s):
+                matrix, index = _padded(s, magnitude, rows, width, 0.0)
+                np.cumsum(matrix, axis=1, out=matrix)
+                _scatter(mass, matrix, index)
+            total = mass[s.stops - 1]
+            mass /= s.broadcast(total)
+            slack = s.broadcast((2 * s.lengths + 4) * _U) * mass
+            near = np.zeros(len(mass), dtype=bool)
+            for level in sorted_levels:
+                near |= np.abs(mass - level) <= slack
     irregular = ~np.isfinite(total) | (total == 0)
-    redo = _any(s, near) | irregular
-    reached = np.searchsorted(sorted_levels, np.where(s.broadcast(irregular), 0.0, mass), side="right")
-    histogram = np.bincount(
-        s.segment_of_row * (len(levels) + 1) + reached, minlength=len(s) * (len(levels) + 1)
-    ).reshape(len(s), len(levels) + 1)
-    below = np.cumsum(histogram, axis=1)[:, : len(levels)]  # values with mass < each sorted level
-    first = np.where(below < s.lengths[:, None], below, 0)
+    redo = irregular if near is None else irregular | _any(s, near)
+    if irregular.any():
+        mass[s.broadcast(irregular)] = 0.0
+    reached = np.searchsorted(sorted_levels, mass, side="right")
+    width = len(levels) + 1
+    histogram = np.bincount(s.segment_of_row * width + reached, minlength=len(s) * width).reshape(len(s), width)
+    below = np.cumsum(histogram, axis=1)[:, : len(levels)]  # values with mass under each sorted level
+    first = np.where(below < s.lengths[:, None], below, 0)  # none reaches it: argmax of all-False is 0
     result = np.empty((len(s), len(levels)))
     result[:, order] = (first + 1) / s.lengths[:, None]
+
+    def exact(block: np.ndarray) -> np.ndarray:
+        magnitude = np.abs(block)
+        total = np.sum(magnitude, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mass = np.cumsum(magnitude, axis=1) / total[:, None]
+        values = [(np.argmax(mass >= level, axis=1) + 1) / block.shape[1] for level in levels]
+        return np.where((total == 0)[:, None], np.nan, np.stack(values, axis=1))
+
     rows = np.flatnonzero(redo)
-    for j, level in enumerate(levels):
-
-        def exact(block: np.ndarray, level: float = level) -> np.ndarray:
-            magnitude = np.abs(block)
-            total = np.sum(magnitude, axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mass = np.cumsum(magnitude, axis=1) / total[:, None]
-                value = (np.argmax(mass >= level, axis=1) + 1) / block.shape[1]
-            return np.where(total == 0, np.nan, value)
-
-        result[rows, j] = _exact_rows(s, rows, exact)
+    if len(rows):
+        result[rows] = _exact_rows(s, rows, exact)
     return [(f"q_{param['q']}", result[:, j]) for j, param in enumerate(params)]
