@@ -616,27 +616,34 @@ def partial_autocorrelation(s: Segments, params: Sequence[Params]) -> Result:
     max_lag = np.minimum(demanded, n // 2 - 1)
     top = int(max(max_lag.max(initial=0), 1))
     count = len(s)
-    pacf = np.full((count, top + 1), np.nan)
-    for rows, block in s.blocks():
-        length = block.shape[1]
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            xo = block - block.mean(axis=1)[:, None]  # bit for bit statsmodels' x - x.mean()
-            acov = np.zeros((len(rows), top + 1))
-            for k in range(min(top, length - 1) + 1):
-                acov[:, k] = np.einsum("ij,ij->i", xo[:, k:], xo[:, : length - k]) / (length - k)
-            pacf[rows], sig = _levinson_durbin(acov, top)
-            within = np.arange(1, top + 1) <= min(top, length // 2 - 1)
-            amplification = (acov[:, :1] / np.abs(sig[:, 1:]))[:, within].max(axis=1, initial=0.0)
-        redo = np.flatnonzero(np.isfinite(amplification) & (amplification > _PACF_AMPLIFICATION))
-        if len(redo):
-            lag = min(top, length // 2 - 1)
-            divisor = length - np.arange(lag + 1)
-            exact = np.zeros((len(redo), top + 1))
-            for j, i in enumerate(redo):
-                row = xo[i]
-                exact[j, : lag + 1] = [np.dot(row[k:], row[: length - k]) for k in range(lag + 1)]
-            exact[:, : lag + 1] /= divisor
-            pacf[rows[redo]] = _levinson_durbin(exact, top)[0]
+    acov = np.zeros((count, top + 1))
+    mean = np.zeros(count)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for rows, block in s.blocks():
+            length = block.shape[1]
+            mean[rows] = block.mean(axis=1)
+            xo = block - mean[rows, None]  # bit for bit statsmodels' x - x.mean()
+            width = min(top, length - 1) + 1
+            if length <= 256:  # short series: every lag in one call (zero-padded windows), fewer calls
+                padded = np.zeros((len(rows), length + width - 1))
+                padded[:, :length] = xo
+                windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1)
+                acov[rows, :width] = np.einsum("bt,btk->bk", xo, windows) / (length - np.arange(width))
+            else:
+                for k in range(width):
+                    acov[rows, k] = np.einsum("ij,ij->i", xo[:, k:], xo[:, : length - k]) / (length - k)
+        pacf, sig = _levinson_durbin(acov, top)
+        within = np.arange(1, top + 1)[None, :] <= max_lag[:, None]
+        amplification = np.where(within, acov[:, :1] / np.abs(sig[:, 1:]), 0.0).max(axis=1, initial=0.0)
+    redo = np.flatnonzero((max_lag > 0) & np.isfinite(amplification) & (amplification > _PACF_AMPLIFICATION))
+    if len(redo):
+        exact = np.zeros((len(redo), top + 1))
+        for j, i in enumerate(redo):
+            xo = s.series(i) - mean[i]
+            length = len(xo)
+            exact[j, : max_lag[i] + 1] = [np.dot(xo[k:], xo[: length - k]) for k in range(max_lag[i] + 1)]
+            exact[j, : max_lag[i] + 1] /= length - np.arange(max_lag[i] + 1)
+        pacf[redo] = _levinson_durbin(exact, top)[0]
     out = np.full((count, demanded + 1), np.nan)
     width = min(top, demanded) + 1
     out[:, :width] = pacf[:, :width]
