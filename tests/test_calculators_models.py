@@ -163,7 +163,7 @@ def test_pacf_lag_zero_alone_and_long_lags():
     compare("partial_autocorrelation", series, [{"lag": lag} for lag in (15, 3, 0, 3)])
 
 
-@pytest.mark.parametrize("m", [1, 2, 3])
+@pytest.mark.parametrize("m", [0, 1, 2, 3])
 def test_approximate_entropy_other_parameters(m):
     params = [{"m": m, "r": r} for r in (0.9, 0.0, 0.25, -0.5, 1.5, 0.25)]
     series = hard_series((1, 2, 4, 5, 9, 60), seed=6) | {"constant": np.full(9, 2.5), "empty": np.array([])}

@@ -36,7 +36,7 @@ _BATCH_ELEMENTS = 4_000_000
 #: Template pairs formed at once by the entropy search: bounds its memory.
 _PAIR_CHUNK = 1_000_000
 #: Values of the series handled at once by the entropy search.
-_VALUE_CHUNK = 1_000_000
+_VALUE_CHUNK = 250_000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -800,7 +800,8 @@ def _approximate_entropy(s: Segments, m: int, factors: list[float]) -> np.ndarra
     out = np.full((len(s), len(factors)), np.nan)
     short = n <= m + 1
     out[short] = 0.0
-    rows = np.flatnonzero(~short & np.isfinite(std))
+    # m < 1: tsfresh's maximum over empty templates raises, NaN
+    rows = np.flatnonzero(~short & np.isfinite(std)) if m >= 1 else np.zeros(0, dtype=np.int64)
     kinds = len(factors)
     for group in _value_groups(s, rows):
         values, starts, lengths = _compact(s, group)
@@ -845,7 +846,7 @@ def _register_approximate_entropy() -> None:
     """Register ``approximate_entropy``: a tsfresh *simple* calculator whose parameters share work.
 
     The registry's :func:`~featurize_lambda.core.registry.parametrized` calls the function once per
-    parameter dict; here the five ``r`` values of one ``m`` share one pair search, so the calculator is
+    parameter dict; here the ``r`` values of one ``m`` share one pair search, so the calculator is
     registered directly, named exactly as ``parametrized`` names it (``m_2__r_0.1``), empty series 0.
     """
 
