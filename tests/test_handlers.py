@@ -14,7 +14,8 @@ from moto import mock_aws
 from featurize._worker import LocalContext
 from featurize_lambda import features as features_module
 from featurize_lambda.config import Environment
-from featurize_lambda.errors import ChunkFailed, InputError
+from featurize_lambda.core.partition import Limits
+from featurize_lambda.errors import ChunkFailed, InputError, IntegrityError
 from featurize_lambda.features import features
 from featurize_lambda.keys import RunKeys
 from featurize_lambda.partition import partition
@@ -219,3 +220,110 @@ def test_environment_parses_granted_bucket_lists():
     )
     assert env == Environment("b", ("b", "in1", "in2"), ("b",))
     assert Environment.from_env({"FEATURIZE_BUCKET": "b"}) == Environment("b", None, None)
+
+
+SMALL = Limits(target_rows=60, bucket_rows=150, buffer_rows=100, batch_rows=50, max_chunk_rows=2_000)
+
+
+def run_all(s3, summary: dict) -> dict:
+    for i in range(summary["chunks"]):
+        features({"run": "run-1", **json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.manifest)["Body"].read())[i]},
+                 ENV, s3)
+    return reduce(summary, ENV, s3)
+
+
+def test_hash_routed_chunks_interleave_ids_and_reduce_sorts_the_output_by_id(s3):
+    frame = make_long(n_ids=40, n_points=20, kinds=("a", "b"), seed=5)
+    uri = put_frame(s3, "in/data.csv", frame)
+    event = {"input": {"input": uri, "column_kind": "kind"}, "execution_name": "run-1"}
+    summary = partition(event, ENV, s3, limits=SMALL)
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.manifest)["Body"].read())
+    firsts = [read_parquet(s3, BUCKET, KEYS.chunk(i))["id"].iloc[0] for i in range(summary["chunks"])]
+    assert firsts != sorted(firsts)  # chunks are not in id order
+    assert sum(item["ids"] for item in manifest) == summary["ids"] == 40
+    reduced = run_all(s3, summary)
+    table = read_parquet(s3, BUCKET, "outputs/run-1/features.parquet")
+    oracle = tsfresh_minimal(frame, column_id="id", column_sort="time", column_kind="kind", column_value="value")
+    assert_matches_oracle(table.set_index("id"), oracle)
+    assert reduced["ids"] == 40 and reduced["rows"] == len(frame) and reduced["failed_chunks"] == 0
+
+
+def test_partition_reads_every_data_file_under_a_prefix(s3):
+    frame = make_long(n_ids=9, seed=6)
+    for i, part in enumerate((frame[:50], frame[50:120], frame[120:])):
+        put_frame(s3, f"folder/sub/part-{i}.csv.gz", part)
+    s3.put_object(Bucket="data", Key="folder/_SUCCESS", Body=b"")
+    for uri in ("s3://data/folder", "s3://data/folder/"):
+        summary = partition({"input": {"input": uri}, "execution_name": "run-1"}, ENV, s3)
+        assert summary["files"] == 3 and summary["rows"] == len(frame) and summary["ids"] == 9
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "message"),
+    [
+        ({"input": "s3://data/folder/", "output": "s3://data/folder/out.parquet"}, "inside the input folder"),
+        ({"input": "s3://data/fold"}, "does not exist (no such object, and no objects under it); did you mean"),
+        ({"input": "s3://nobucket/x.parquet"}, "input bucket 'nobucket' does not exist"),
+        ({"input": "s3://data/folder/", "drop_nan": "yes"}, "drop_nan must be true or false"),
+        ({"input": "s3://data/folder/", "tolerated_failure_percentage": 101}, "from 0 to 100"),
+        ({"input": "s3://data/folder/x.json"}, "does not exist"),
+    ],
+)
+def test_partition_input_errors_about_prefixes_and_new_fields(s3, execution_input, message):
+    put_frame(s3, "folder/a.parquet", make_long(n_ids=2))
+    with pytest.raises(InputError, match=None) as error:
+        partition({"input": execution_input, "execution_name": "run-1"}, ENV, s3)
+    assert message in str(error.value)
+    assert keys_under(s3, "runs/") == []
+
+
+def test_a_tolerated_failure_is_listed_with_its_record_next_to_the_output(s3):
+    summary = run_partition(s3, make_long(n_ids=8), chunk_size=2, tolerated_failure_percentage=30)
+    for i in (0, 2, 3):
+        features({"run": "run-1", "chunk": i, "rows": 0}, ENV, s3)
+    s3.put_object(
+        Bucket=BUCKET, Key=KEYS.failure(1), Body=json.dumps({"chunk": 1, "error": "ValueError", "message": "bad"})
+    )
+    reduced = reduce(summary, ENV, s3)
+    assert reduced["ids"] == 6 and reduced["failed_chunks"] == 1 and reduced["failed_ids"] == 2
+    assert reduced["failures"] == f"s3://{BUCKET}/outputs/run-1/features.failures.json"
+    listing = json.loads(s3.get_object(Bucket=BUCKET, Key="outputs/run-1/features.failures.json")["Body"].read())
+    assert listing["failures"] == [
+        {
+            "chunk": 1,
+            "rows": listing["failures"][0]["rows"],
+            "ids_count": 2,
+            "chunk_object": f"s3://{BUCKET}/{KEYS.chunk(1)}",
+            "error": "ValueError",
+            "message": "bad",
+            "ids": ["s002", "s003"],
+        }
+    ]
+    table = read_parquet(s3, BUCKET, "outputs/run-1/features.parquet")
+    assert table["id"].tolist() == ["s000", "s001", "s004", "s005", "s006", "s007"]
+    assert "partial output: 1 of 4 chunk(s) failed (2 ids" in reduced["notes"][-1]
+
+
+def test_reduce_refuses_results_that_do_not_add_up(s3):
+    summary = run_partition(s3, make_long(n_ids=4), chunk_size=2)
+    for i in range(2):
+        features({"run": "run-1", "chunk": i, "rows": 0}, ENV, s3)
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.manifest)["Body"].read())
+    manifest[1]["ids"] = 3  # as if a chunk had lost an id on the way
+    s3.put_object(Bucket=BUCKET, Key=KEYS.manifest, Body=json.dumps(manifest))
+    with pytest.raises(IntegrityError, match="chunk 1: its result covers 2 ids"):
+        reduce(summary, ENV, s3)
+    manifest[1]["ids"] = 2
+    s3.put_object(Bucket=BUCKET, Key=KEYS.manifest, Body=json.dumps(manifest))
+    with pytest.raises(IntegrityError, match="the partition step counted 5 ids"):
+        reduce(summary | {"ids": 5}, ENV, s3)
+    assert reduce(summary, ENV, s3)["ids"] == 4
+
+
+def test_features_refuses_a_chunk_that_differs_from_its_manifest_item(s3):
+    run_partition(s3, make_long(n_ids=4), chunk_size=2)
+    item = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.manifest)["Body"].read())[0]
+    with pytest.raises(IntegrityError, match="chunk 0 object holds"):
+        features(item | {"rows": item["rows"] + 1}, ENV, s3)
+    assert json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.failure(0))["Body"].read())["error"] == "IntegrityError"
+    assert features(item, ENV, s3)["ids"] == 2

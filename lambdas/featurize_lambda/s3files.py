@@ -180,8 +180,14 @@ def resolve_input(s3: Any, uri: str) -> InputSource:
         objects = list_objects(s3, bucket, prefix)
         if not objects:
             parent = key.rstrip("/").rpartition("/")[0]
-            nearby = [k for k, _ in list_objects(s3, bucket, f"{parent}/" if parent else "", limit=1000)]
-            hint = closest(key, nearby)
+            below = f"{parent}/" if parent else ""
+            nearby: set[str] = set()
+            for other, _ in list_objects(s3, bucket, below, limit=1000):
+                head, slash, _ = other[len(below) :].partition("/")
+                nearby.add(other)
+                if slash:
+                    nearby.add(f"{below}{head}/")  # a folder next to the missing key
+            hint = closest(key, sorted(nearby))
             suggestion = f"; did you mean s3://{bucket}/{hint}?" if hint else ""
             raise InputError(f"input {uri} does not exist (no such object, and no objects under it){suggestion}")
     except s3.exceptions.NoSuchBucket:
