@@ -51,6 +51,8 @@ def _count(s: Segments, mask: np.ndarray) -> np.ndarray:
     """Per-segment number of True entries of ``mask`` (aligned with ``values``), as float."""
     if not len(mask):
         return np.zeros(len(s))
+    if _one_block(s):
+        return np.count_nonzero(mask.reshape(len(s), -1), axis=1).astype(np.float64)
     total = np.cumsum(mask, dtype=np.int64)
     before = np.where(s.starts > 0, total[s.starts - 1], 0)
     return (total[s.stops - 1] - before).astype(np.float64)
@@ -165,6 +167,16 @@ def _few_lengths(s: Segments) -> bool:
     return _cached(s, "few_lengths", lambda: s.distinct_lengths() <= max(8, len(s) // 16))
 
 
+def _one_block(s: Segments) -> bool:
+    """Whether the chunk is one contiguous block of equal lengths (``values`` reshapes to it)."""
+
+    def build() -> bool:
+        lengths = s.lengths
+        return bool(len(lengths)) and bool((lengths == lengths[0]).all()) and lengths[0] * len(lengths) == len(s.values)
+
+    return _cached(s, "one_block", build)
+
+
 def _blocks(s: Segments) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """Equal-length blocks as ``[(rows, index)]``, ``index`` holding the rows' value positions.
 
@@ -173,7 +185,7 @@ def _blocks(s: Segments) -> list[tuple[np.ndarray, np.ndarray | None]]:
 
     def build() -> list[tuple[np.ndarray, np.ndarray | None]]:
         lengths = s.lengths
-        if len(lengths) and (lengths == lengths[0]).all() and lengths[0] * len(lengths) == len(s.values):
+        if _one_block(s):
             return [(np.arange(len(lengths)), None)]
         out = []
         for length in np.unique(lengths):
@@ -958,48 +970,34 @@ def change_quantiles(s: Segments, ql: float, qh: float, isabs: bool, f_agg: str)
 def index_mass_quantile(s: Segments, params: Sequence[Params]) -> Result:
     """Relative index where the cumulated ``|x|`` first reaches ``q`` of its total, for every q at once.
 
-    ``mass = cumsum(|x|) / sum(|x|)`` rises within each series, so the first index reaching a level is
-    the number of values below it: one ``searchsorted`` of every value among the sorted levels and a
-    per-series histogram give all levels. ``mass`` is numpy's bit for bit with few distinct lengths
-    (row-wise on blocks). Otherwise the cumulated sum (padded blocks) is exact but the total is the
-    sequential one, not numpy's pairwise sum: series where some mass lies within the difference's
-    bound of a level are recomputed with numpy, as are series with NaN, infinity or zero total.
+    One cumulated sum over the whole chunk is non-decreasing, so the first index of a series whose
+    mass reaches ``q`` is one ``searchsorted`` for ``start + q * total``: a handful of passes over the
+    values for all series and levels. That cumulated sum is not numpy's per-series ``cumsum`` bit for
+    bit, so a series where the mass at the found index or just before it lies within a rigorous
+    rounding bound of ``q`` is recomputed with numpy, as are series with NaN, infinity or zero total.
     """
-    levels = np.array([param["q"] for param in params], dtype=np.float64)
-    order = np.argsort(levels, kind="stable")
-    sorted_levels = levels[order]
+    levels = [param["q"] for param in params]
     magnitude = np.abs(s.values)
-    mass = np.empty(len(magnitude))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if _few_lengths(s):
-            total = np.empty(len(s))
-            for rows, index in _blocks(s):
-                block = _take(s, magnitude, rows, index)
-                total[rows] = np.sum(block, axis=1)
-                _scatter(mass, np.cumsum(block, axis=1) / total[rows, None], index)
-            near = None
-        else:
-            for rows, width in _groups(s):
-                matrix, index = _padded(s, magnitude, rows, width, 0.0)
-                np.cumsum(matrix, axis=1, out=matrix)
-                _scatter(mass, matrix, index)
-            total = mass[s.stops - 1]
-            mass /= s.broadcast(total)
-            slack = s.broadcast((2 * s.lengths + 4) * _U) * mass
-            near = np.zeros(len(mass), dtype=bool)
-            for level in sorted_levels:
-                near |= np.abs(mass - level) <= slack
+    total = s.sum(magnitude)
     irregular = ~np.isfinite(total) | (total == 0)
-    redo = irregular if near is None else irregular | _any(s, near)
     if irregular.any():
-        mass[s.broadcast(irregular)] = 0.0
-    reached = np.searchsorted(sorted_levels, mass, side="right")
-    width = len(levels) + 1
-    histogram = np.bincount(s.segment_of_row * width + reached, minlength=len(s) * width).reshape(len(s), width)
-    below = np.cumsum(histogram, axis=1)[:, : len(levels)]  # values with mass under each sorted level
-    first = np.where(below < s.lengths[:, None], below, 0)  # none reaches it: argmax of all-False is 0
+        magnitude = np.where(s.broadcast(irregular), 0.0, magnitude)
+        total = np.where(irregular, 1.0, total)
+    cumulated = np.cumsum(magnitude)
+    before = np.where(s.starts > 0, cumulated[s.starts - 1], 0.0)
+    last = s.stops - 1
+    # bound of |mass - numpy's mass|: the chunk-wide prefix sums' error, both totals' and the quotient's
+    tolerance = 4 * _U * (s.stops * cumulated[last] / total + s.lengths + 1)
     result = np.empty((len(s), len(levels)))
-    result[:, order] = (first + 1) / s.lengths[:, None]
+    redo = irregular.copy()
+    for j, level in enumerate(levels):
+        found = np.searchsorted(cumulated, before + level * total, side="left")
+        none = found > last  # no value reaches the level: numpy's argmax of all-False is 0
+        found = np.clip(found, s.starts, last)
+        result[:, j] = (np.where(none, 0, found - s.starts) + 1) / s.lengths
+        mass = (cumulated[found] - before) / total
+        previous = np.where(found > s.starts, (cumulated[np.maximum(found - 1, 0)] - before) / total, -np.inf)
+        redo |= (np.abs(mass - level) <= tolerance) | (np.abs(previous - level) <= tolerance)
 
     def exact(block: np.ndarray) -> np.ndarray:
         magnitude = np.abs(block)
