@@ -165,6 +165,7 @@ def partition(
             "input_bytes": source.size,
             "chunk_bytes": uploader.bytes,
             "buckets": result.buckets,
+            "spill_bytes": result.spill_bytes,
             "seconds": round(time.perf_counter() - started, 3),
         },
     )

@@ -59,7 +59,7 @@ BUCKET_ROWS = 1_000_000
 MAX_BUCKETS = 512
 #: Routed rows buffered before they are written to the spill files (a bound on the first pass's memory).
 SPILL_BUFFER_ROWS = 1_000_000
-#: Rows per record batch read from a Parquet input.
+#: Rows per record batch read from the input (CSV blocks are gathered into batches of about this size).
 BATCH_ROWS = 262_144
 #: Bytes per block read from a CSV input: pyarrow's CSV reader reads ahead a few dozen blocks, so the
 #: block size bounds its memory (1 MiB blocks: ~40 MB measured).
@@ -131,6 +131,7 @@ class Partitioned:
     chunks: list[ChunkInfo]
     buckets: int
     dropped: int = 0
+    spill_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class Normalized:
 
 
 #: ``sink(chunk index, table)``: receives each chunk (columns ``id``, ``kind`` (dictionary of the run's
-#: kinds), ``value`` (float64), sorted by id, kind, time) as soon as it is cut.
+#: kinds), ``value`` (float64); each id's rows contiguous and sorted by kind and time) as soon as it is cut.
 ChunkSink = Callable[[int, pa.Table], None]
 
 
@@ -621,6 +622,15 @@ class _Spill:
         self._buffered = 0
         pa.default_memory_pool().release_unused()
 
+    def discard(self) -> None:
+        """Close and delete every file (the pass is abandoned)."""
+        for writer in self._writers.values():
+            writer.close()
+        for bucket in self._writers:
+            os.remove(self.path(bucket))
+        self._writers.clear()
+        self._buffers = [[] for _ in range(self.n_buckets)]
+
     def close(self) -> list[_Bucket]:
         """Flush and close every file; the non-empty buckets in bucket order."""
         self.flush()
@@ -670,6 +680,7 @@ class _Scan:
     layout: Layout
     drop_nan: bool
     time_target: str | None = None
+    bucket_rows: int = BUCKET_ROWS
     validator: _Validator = field(default_factory=_Validator)
     id_type: pa.DataType | None = None
     sort_type: pa.DataType | None = None
@@ -796,8 +807,12 @@ def _estimate_rows(source: InputSource, reader: _Reader, n_values: int) -> int:
     return int(size / bytes_per_row) * n_values
 
 
-#: Types to try, in order, for a CSV column whose inferred type did not fit a later row.
 def _retype(column: str, inferred: str, layout: Layout) -> pa.DataType:
+    """The type to read a CSV column as when its inferred type did not fit a later row.
+
+    Integers widen to float (time and values), anything else is read as text: an id column then holds
+    text ids; a value column's non-numbers are counted and reported; a time column's text is parsed.
+    """
     if inferred in ("int64", "int32", "int16", "int8") and column != layout.id:
         return pa.float64()
     return pa.string()
@@ -820,19 +835,29 @@ def _first_pass(
                 if name not in names:
                     raise _missing(name, _role(name, layout), names, source.name(file))
         estimate = _estimate_rows(source, reader, len(layout.values))
-        n_buckets = min(limits.max_buckets, max(1, math.ceil(estimate / limits.bucket_rows)))
-        scan = _Scan(layout, drop_nan, time_target=time_target)
+        # More than max_buckets buckets would mean too many open files: larger buckets instead.
+        bucket_rows = max(limits.bucket_rows, math.ceil(estimate / limits.max_buckets))
+        n_buckets = max(1, math.ceil(estimate / bucket_rows))
+        scan = _Scan(layout, drop_nan, time_target=time_target, bucket_rows=bucket_rows)
         spill: _Spill | None = None
         try:
             for file, offset, batch in reader.batches(layout.columns):
                 long = scan.long(batch, file, offset)
                 if long is None or long.num_rows == 0:
+                    if long is None and spill is not None:
+                        spill.discard()  # a problem was found: only counting goes on
+                        spill = None
                     continue
                 if spill is None:
                     spill = _Spill(directory, f"p{attempt}", long.schema, n_buckets, limits.buffer_rows)
                 buckets = (id_hashes(long.column("id").combine_chunks()) % np.uint64(n_buckets)).astype(np.int64)
                 spill.add(long, buckets)
-        except _Retype as retype:
+        except BaseException as error:
+            if spill is not None:
+                spill.discard()
+            if not isinstance(error, _Retype):
+                raise
+            retype = error
             if retype.column in csv_types and csv_types[retype.column] == pa.string():
                 raise InputError(f"input {source.display}: column {retype.column!r} cannot be read") from None
             csv_types[retype.column] = _retype(retype.column, retype.inferred, layout)
@@ -867,8 +892,8 @@ def _id_counts(bucket: _Bucket) -> list[tuple[Any, int]]:
     return sorted(counts.items(), key=lambda item: -item[1])
 
 
-def _even_out(buckets: list[_Bucket], limits: Limits, directory: str) -> list[_Bucket]:
-    """Split every bucket much larger than :attr:`Limits.bucket_rows` again, by a second hash.
+def _even_out(buckets: list[_Bucket], bucket_rows: int, limits: Limits, directory: str) -> list[_Bucket]:
+    """Split every bucket much larger than ``bucket_rows`` again, by a second hash.
 
     Raises
     ------
@@ -880,12 +905,12 @@ def _even_out(buckets: list[_Bucket], limits: Limits, directory: str) -> list[_B
     serial = 0
     while pending:
         bucket = pending.pop()
-        if bucket.rows <= 2 * limits.bucket_rows:
+        if bucket.rows <= 2 * bucket_rows and bucket.rows <= limits.max_chunk_rows:
             result.append(bucket)
             continue
         if bucket.level < MAX_RESPLIT_LEVELS:
             serial += 1
-            n = min(limits.max_buckets, math.ceil(bucket.rows / limits.bucket_rows))
+            n = min(limits.max_buckets, math.ceil(bucket.rows / bucket_rows))
             spill = _Spill(directory, f"r{serial}", bucket.schema, n, limits.buffer_rows)
             for batch in bucket.batches():
                 hashes = id_hashes(batch.column("id"), level=bucket.level + 1)
@@ -1063,9 +1088,10 @@ def partition_source(
             dropped = f" after dropping {scan.dropped} missing value(s)" if scan.dropped else ""
             raise InputError(f"input {source.display} has no rows{dropped}")
         n_buckets = len(buckets)
-        buckets = _even_out(buckets, limits, directory)
+        spill_bytes = sum(os.path.getsize(b.path) for b in buckets)
+        buckets = _even_out(buckets, scan.bucket_rows, limits, directory)
         kinds, remap = scan.kinds()
-        groups = _groups(buckets, limits.bucket_rows)
+        groups = _groups(buckets, scan.bucket_rows)
         target_rows = max(limits.target_rows, math.ceil(rows / max(1, limits.max_chunks - len(groups))))
         chunks: list[ChunkInfo] = []
         carry: pa.Table | None = None
@@ -1102,6 +1128,7 @@ def partition_source(
         chunks=chunks,
         buckets=n_buckets,
         dropped=scan.dropped,
+        spill_bytes=spill_bytes,
     )
 
 

@@ -271,6 +271,10 @@ def _condition(r: np.ndarray) -> np.ndarray:
         return np.where(sv[:, -1] > 0, sv[:, 0] / sv[:, -1], np.inf)
 
 
+#: Largest unscaled condition number of statsmodels' raw design for which its rounding is estimated.
+_FIRST_ORDER = 1e10
+
+
 def _raw_factor(r: np.ndarray, means: np.ndarray, nobs: int) -> np.ndarray:
     """Triangular factor of the raw design ``[1, X]`` as statsmodels sees it, from the centered one.
 
@@ -289,18 +293,28 @@ def _raw_factor(r: np.ndarray, means: np.ndarray, nobs: int) -> np.ndarray:
 def _raw_accuracy(r: np.ndarray, means: np.ndarray, nobs: int) -> tuple[np.ndarray, np.ndarray]:
     """Conditioning of the regression as statsmodels solves it: raw columns plus a column of ones.
 
-    statsmodels' SVD solution is accurate relative to the largest column of the raw design, so the
-    condition number of that design (not of our centered one) bounds how far its result can be from
-    ours.
+    statsmodels' SVD solution is only as accurate as the raw design ``[1, X]`` allows. Measured on
+    offsets, scales and nearly collinear lags, its error follows the condition number of the design
+    with columns scaled to unit norm, or the ratio of the largest to the smallest column norm where
+    that is larger (a column of ones next to tiny values); the unscaled condition number (the square
+    of an offset) overstates it by orders of magnitude.
 
     Returns
     -------
     tuple
-        ``(kappa, norm_y)``: the condition number of the raw design and the norm of the raw regressand.
+        ``(kappa, norm_y)``: that measure for the raw design and the norm of the raw regressand.
     """
     k = r.shape[-1] - 1
+    raw = _raw_factor(r, means, nobs)
+    norms = np.sqrt(np.einsum("bij,bij->bj", raw, raw))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = _condition(raw / norms[:, None, :])
+        spread = norms.max(axis=1) / norms.min(axis=1)
+        kappa = np.maximum(scaled, spread)
+        # beyond first order (an unscaled condition number near 1 / eps) the measure no longer holds
+        kappa[np.isnan(kappa) | ~(_condition(raw) < _FIRST_ORDER)] = np.inf
     norm_y = np.sqrt(np.einsum("bi,bi->b", r[:, :, k], r[:, :, k]) + nobs * means[:, k] ** 2)
-    return _condition(_raw_factor(r, means, nobs)), norm_y
+    return kappa, norm_y
 
 
 # --------------------------------------------------------------------------------------------------
