@@ -125,36 +125,28 @@ def test_demo_generates_runs_and_shows_the_first_rows(tmp_path):
     assert "pressure__sum_values" in result.stdout
 
 
-def implemented_settings() -> dict:
-    """Every implemented calculator with its full comprehensive grid (tsfresh's settings dict)."""
-    from featurize_lambda.core.registry import REGISTRY
-    from featurize_lambda.core.settings import presets
-
-    return {name: params for name, params in presets()["comprehensive"].items() if REGISTRY[name].implemented}
-
-
-def test_every_implemented_calculator_end_to_end_equals_tsfresh(tmp_path):
-    import json
+@pytest.mark.parametrize("preset", ["efficient", "comprehensive"])
+def test_presets_with_two_kinds_end_to_end_equal_tsfresh(tmp_path, preset):
+    """Every calculator of tsfresh's grid, named by the preset, through the whole workflow."""
+    from tsfresh import extract_features
+    from tsfresh.feature_extraction import ComprehensiveFCParameters, EfficientFCParameters
 
     frame = make_long(n_ids=12, n_points=80, kinds=("a", "b"), seed=21)
     frame.to_parquet(tmp_path / "in.parquet", index=False)
-    settings = implemented_settings()
-    (tmp_path / "settings.json").write_text(json.dumps(settings))
     result = featurize(
         "run",
         tmp_path / "in.parquet",
         "--output",
         tmp_path / "out.parquet",
         "--features",
-        tmp_path / "settings.json",
+        preset,
         "--column-kind",
         "kind",
         "--chunk-size",
         5,
     )
     assert result.exit_code == 0, result.output + result.stderr
-    from tsfresh import extract_features
-
+    settings = {"efficient": EfficientFCParameters, "comprehensive": ComprehensiveFCParameters}[preset]()
     oracle = extract_features(
         frame,
         column_id="id",
@@ -165,6 +157,7 @@ def test_every_implemented_calculator_end_to_end_equals_tsfresh(tmp_path):
         disable_progressbar=True,
         n_jobs=0,
     )
+    assert oracle.shape[1] > 1000 and {c.split("__")[0] for c in oracle.columns} == {"a", "b"}
     assert_matches_oracle(pd.read_parquet(tmp_path / "out.parquet").set_index("id"), oracle)
 
 
