@@ -35,10 +35,10 @@ EndpointOption = Annotated[
     str | None,
     typer.Option("--endpoint", help="Endpoint URL: a running `featurize serve`, or with --stack a stack's endpoint."),
 ]
-RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region [default: from your AWS config].")]
-ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile [default: from your AWS config].")]
+RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region \\[default: from your AWS config].")]
+ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile \\[default: from your AWS config].")]
 WorkersOption = Annotated[
-    int | None, typer.Option("--workers", min=1, help="Local worker processes [default: all cores].")
+    int | None, typer.Option("--workers", min=1, help="Local worker processes \\[default: all cores].")
 ]
 
 
@@ -273,15 +273,15 @@ def run(
         str,
         typer.Option(help="minimal | efficient | comprehensive | PATH.json (tsfresh settings, per-kind, custom)."),
     ] = "minimal",
-    column_id: Annotated[str | None, typer.Option(help="Id column [default: id].")] = None,
+    column_id: Annotated[str | None, typer.Option(help="Id column \\[default: id].")] = None,
     column_sort: Annotated[
-        str | None, typer.Option(help="Time column [default: time; if absent, row order is time order].")
+        str | None, typer.Option(help="Time column \\[default: time; if absent, row order is time order].")
     ] = None,
     column_value: Annotated[
-        str | None, typer.Option(help="Value column [default: value; if absent, wide format].")
+        str | None, typer.Option(help="Value column \\[default: value; if absent, wide format].")
     ] = None,
     column_kind: Annotated[str | None, typer.Option(help="Kind column (long format with kinds).")] = None,
-    chunk_size: Annotated[int | None, typer.Option(help="Ids per chunk [default: chosen from the data size].")] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Ids per chunk \\[default: chosen from the data size].")] = None,
     drop_nan: Annotated[
         bool, typer.Option("--drop-nan", help="Drop missing values (NaN, empty) instead of refusing the input.")
     ] = False,
@@ -418,7 +418,7 @@ def status(
 @app.command()
 def fetch(
     execution_arn: Annotated[str, typer.Argument(metavar="EXECUTION_ARN")],
-    output: Annotated[Path | None, typer.Option(help="Local path [default: <execution name>.features.<ext>].")] = None,
+    output: Annotated[Path | None, typer.Option(help="Local path \\[default: <execution name>.features.<ext>].")] = None,
     stack: StackOption = None,
     endpoint: EndpointOption = None,
     region: RegionOption = None,

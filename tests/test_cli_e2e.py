@@ -219,3 +219,10 @@ def test_bad_features_file_is_refused(tmp_path):
     (tmp_path / "unknown.json").write_text('{"meen": null}')
     result = featurize("run", tmp_path / "in.parquet", "--features", tmp_path / "unknown.json")
     assert result.exit_code == 2 and "unknown feature calculator 'meen'" in result.stderr
+
+
+def test_run_help_shows_every_default():
+    result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "240"})
+    assert result.exit_code == 0
+    for text in ("[default: id]", "[default: time;", "[default: value;", "[default: chosen", "[default: all cores]"):
+        assert text in result.stdout, text
