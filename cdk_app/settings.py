@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "auto_delete_objects": False,
     "input_buckets": [],
     "output_buckets": [],
-    "pandas_layer_version": 20,
+    "pandas_layer_version": 26,
     "pandas_layer_arn": None,
     "powertools_layer_version": 27,
     "powertools_layer_arn": None,

@@ -215,7 +215,7 @@ def test_layers_follow_context(variant: Synth) -> None:
 @pytest.mark.parametrize(
     ("role", "memory_mb", "timeout_s", "tmp_mb"),
     [
-        ("partition", constants.PARTITION_MEMORY_MB, 900, 4096),
+        ("partition", constants.PARTITION_MEMORY_MB, 900, 10240),
         ("features", constants.FEATURES_MEMORY_MB, 300, 512),
         ("reduce", constants.REDUCE_MEMORY_MB, 900, 4096),
     ],
