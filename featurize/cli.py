@@ -281,7 +281,9 @@ def run(
         str | None, typer.Option(help="Value column \\[default: value; if absent, wide format].")
     ] = None,
     column_kind: Annotated[str | None, typer.Option(help="Kind column (long format with kinds).")] = None,
-    chunk_size: Annotated[int | None, typer.Option(help="Ids per chunk \\[default: chosen from the data size].")] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Ids per chunk \\[default: chosen from the data size].")
+    ] = None,
     drop_nan: Annotated[
         bool, typer.Option("--drop-nan", help="Drop missing values (NaN, empty) instead of refusing the input.")
     ] = False,
@@ -418,7 +420,9 @@ def status(
 @app.command()
 def fetch(
     execution_arn: Annotated[str, typer.Argument(metavar="EXECUTION_ARN")],
-    output: Annotated[Path | None, typer.Option(help="Local path \\[default: <execution name>.features.<ext>].")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Local path \\[default: <execution name>.features.<ext>].")
+    ] = None,
     stack: StackOption = None,
     endpoint: EndpointOption = None,
     region: RegionOption = None,

@@ -31,14 +31,22 @@ def make_long(n_ids: int = 30, n_points: int = 40, kinds: tuple[str, ...] = (), 
     return frame.sample(frac=1, random_state=seed).reset_index(drop=True)
 
 
+def tsfresh_oracle(frame: pd.DataFrame, settings=None, **kwargs) -> pd.DataFrame:
+    """The oracle: tsfresh 0.21.2's ``extract_features`` (one process) with these settings and arguments."""
+    from tsfresh import extract_features
+
+    return extract_features(frame, default_fc_parameters=settings, disable_progressbar=True, n_jobs=0, **kwargs)
+
+
 def tsfresh_minimal(frame: pd.DataFrame, **kwargs) -> pd.DataFrame:
     """The oracle: tsfresh 0.21.2's MinimalFCParameters result for the same arguments."""
-    from tsfresh import extract_features
     from tsfresh.feature_extraction import MinimalFCParameters
 
-    return extract_features(
-        frame, default_fc_parameters=MinimalFCParameters(), disable_progressbar=True, n_jobs=0, **kwargs
-    )
+    return tsfresh_oracle(frame, MinimalFCParameters(), **kwargs)
+
+
+#: The columns of :func:`make_long`'s frames with kinds, as tsfresh's arguments.
+LONG_WITH_KINDS = {"column_id": "id", "column_sort": "time", "column_kind": "kind", "column_value": "value"}
 
 
 def column_rtol(columns) -> np.ndarray:
@@ -70,7 +78,8 @@ def assert_matches_oracle(result: pd.DataFrame, oracle: pd.DataFrame, rtol: floa
     bad = ~(both_nan | same_inf | close)
     if bad.any():
         rows, cols = np.nonzero(bad)
-        sample = [(oracle.index[r], oracle.columns[c], have[r, c], want[r, c]) for r, c in zip(rows[:5], cols[:5])]
+        pairs = zip(rows[:5], cols[:5], strict=True)
+        sample = [(oracle.index[r], oracle.columns[c], have[r, c], want[r, c]) for r, c in pairs]
         raise AssertionError(f"{bad.sum()} value(s) differ from the oracle, e.g. {sample}")
 
 

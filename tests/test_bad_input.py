@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from featurize.cli import app
 
-from .conftest import assert_matches_oracle, make_long, tsfresh_minimal, wait
+from .conftest import assert_matches_oracle, make_long, tsfresh_minimal, tsfresh_oracle, wait
 
 cli = CliRunner()
 GOOD = make_long(n_ids=6, n_points=10, seed=4)
@@ -241,12 +241,8 @@ def test_duplicate_times_keep_every_row_in_input_row_order(engine, tmp_path):
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output + result.stderr
-    from tsfresh import extract_features
-
     ordered = frame.sort_values(["id", "time"], kind="stable").drop(columns="time")
-    oracle = extract_features(
-        ordered, column_id="id", default_fc_parameters=settings, disable_progressbar=True, n_jobs=0
-    )
+    oracle = tsfresh_oracle(ordered, settings, column_id="id")
     assert_matches_oracle(pd.read_parquet(tmp_path / "out.parquet").set_index("id"), oracle)
 
 

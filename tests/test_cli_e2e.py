@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from featurize import __version__, engine
 from featurize.cli import app
 
-from .conftest import assert_matches_oracle, make_long, tsfresh_minimal
+from .conftest import LONG_WITH_KINDS, assert_matches_oracle, make_long, tsfresh_minimal, tsfresh_oracle
 
 runner = CliRunner()
 
@@ -37,7 +37,7 @@ def test_long_format_with_kinds_in_several_chunks_equals_tsfresh(tmp_path):
     assert "40 ids" in result.stdout and "6 chunks" in result.stdout and "20 features" in result.stdout
     table = pd.read_parquet(tmp_path / "out.parquet")
     assert table.columns[0] == "id"
-    oracle = tsfresh_minimal(frame, column_id="id", column_sort="time", column_kind="kind", column_value="value")
+    oracle = tsfresh_minimal(frame, **LONG_WITH_KINDS)
     assert_matches_oracle(table.set_index("id"), oracle)
     assert digest(source) == before  # the input is never modified
 
@@ -119,7 +119,7 @@ def test_demo_generates_runs_and_shows_the_first_rows(tmp_path):
     assert result.exit_code == 0, result.output + result.stderr
     sample = pd.read_parquet(tmp_path / "demo" / "sample.parquet")
     table = pd.read_parquet(tmp_path / "demo" / "sample.features.parquet").set_index("id")
-    oracle = tsfresh_minimal(sample, column_id="id", column_sort="time", column_kind="kind", column_value="value")
+    oracle = tsfresh_minimal(sample, **LONG_WITH_KINDS)
     assert_matches_oracle(table, oracle)
     assert "1000 ids, 500000 rows, 20 features, 20 chunks" in result.stdout
     assert "pressure__sum_values" in result.stdout
@@ -128,7 +128,6 @@ def test_demo_generates_runs_and_shows_the_first_rows(tmp_path):
 @pytest.mark.parametrize("preset", ["efficient", "comprehensive"])
 def test_presets_with_two_kinds_end_to_end_equal_tsfresh(tmp_path, preset):
     """Every calculator of tsfresh's grid, named by the preset, through the whole workflow."""
-    from tsfresh import extract_features
     from tsfresh.feature_extraction import ComprehensiveFCParameters, EfficientFCParameters
 
     frame = make_long(n_ids=12, n_points=80, kinds=("a", "b"), seed=21)
@@ -147,16 +146,7 @@ def test_presets_with_two_kinds_end_to_end_equal_tsfresh(tmp_path, preset):
     )
     assert result.exit_code == 0, result.output + result.stderr
     settings = {"efficient": EfficientFCParameters, "comprehensive": ComprehensiveFCParameters}[preset]()
-    oracle = extract_features(
-        frame,
-        column_id="id",
-        column_sort="time",
-        column_kind="kind",
-        column_value="value",
-        default_fc_parameters=settings,
-        disable_progressbar=True,
-        n_jobs=0,
-    )
+    oracle = tsfresh_oracle(frame, settings, **LONG_WITH_KINDS)
     assert oracle.shape[1] > 1000 and {c.split("__")[0] for c in oracle.columns} == {"a", "b"}
     assert_matches_oracle(pd.read_parquet(tmp_path / "out.parquet").set_index("id"), oracle)
 
@@ -184,18 +174,11 @@ def test_per_kind_settings_and_custom_functions_end_to_end_equal_tsfresh(tmp_pat
         "kind",
     )
     assert result.exit_code == 0, result.output + result.stderr
-    from tsfresh import extract_features
-
-    oracle = extract_features(
+    oracle = tsfresh_oracle(
         frame,
-        column_id="id",
-        column_sort="time",
-        column_kind="kind",
-        column_value="value",
-        default_fc_parameters={"mean": None, peak_to_peak: None},
+        {"mean": None, peak_to_peak: None},
         kind_to_fc_parameters={"b": {"maximum": None, share_above: [{"threshold": 1}]}},
-        disable_progressbar=True,
-        n_jobs=0,
+        **LONG_WITH_KINDS,
     )
     assert list(oracle.columns) == ["a__mean", "a__peak_to_peak", "b__maximum", "b__share_above__threshold_1"]
     assert_matches_oracle(pd.read_parquet(tmp_path / "out.parquet").set_index("id"), oracle)
