@@ -22,6 +22,7 @@ from . import constants
 DEFAULTS: dict[str, Any] = {
     "stack_name": "FeaturizeStack",
     "intermediate_expiry_days": 7,
+    "upload_expiry_days": 30,
     "access_log_expiry_days": 90,
     "versioned": False,
     "removal_policy": "retain",
@@ -135,6 +136,9 @@ class Settings:
     intermediate_expiry_days : int
         Lifecycle expiration of the ``runs/`` and ``mapruns/`` prefixes (intermediate chunks, results,
         manifests and Map Run result files), days.
+    upload_expiry_days : int
+        Lifecycle expiration of the ``inputs/`` prefix (the copies of local inputs that the CLI and the
+        Python API upload), days. Outputs are kept.
     access_log_expiry_days : int
         Lifecycle expiration of the S3 server access logs, days.
     versioned : bool
@@ -163,6 +167,7 @@ class Settings:
 
     stack_name: str
     intermediate_expiry_days: int
+    upload_expiry_days: int
     access_log_expiry_days: int
     versioned: bool
     removal_policy: RemovalPolicy
@@ -212,6 +217,7 @@ class Settings:
         return cls(
             stack_name=stack_name,
             intermediate_expiry_days=_as_int("intermediate_expiry_days", value("intermediate_expiry_days"), 1, 3650),
+            upload_expiry_days=_as_int("upload_expiry_days", value("upload_expiry_days"), 1, 3650),
             access_log_expiry_days=_as_int("access_log_expiry_days", value("access_log_expiry_days"), 1, 3650),
             versioned=_as_bool("versioned", value("versioned")),
             removal_policy=_REMOVAL_POLICIES[removal],

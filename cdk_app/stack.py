@@ -23,7 +23,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, IConstruct
 
 from featurize.workflow import PLACEHOLDERS, load_definition
-from featurize_lambda.keys import MAP_RESULTS_PREFIX, OUTPUTS_PREFIX, RUNS_PREFIX
+from featurize_lambda.keys import INPUTS_PREFIX, MAP_RESULTS_PREFIX, OUTPUTS_PREFIX, RUNS_PREFIX
 
 from . import constants
 from .settings import Settings
@@ -167,15 +167,20 @@ class FeaturizeStack(Stack):
     def _data_bucket(self) -> s3.Bucket:
         days = Duration.days(self.settings.intermediate_expiry_days)
         noncurrent = days if self.settings.versioned else None
+        expiry = {
+            RUNS_PREFIX: days,
+            MAP_RESULTS_PREFIX: days,
+            INPUTS_PREFIX: Duration.days(self.settings.upload_expiry_days),
+        }
         rules = [
             s3.LifecycleRule(
                 id=f"expire-{prefix.rstrip('/')}",
                 prefix=prefix,
-                expiration=days,
+                expiration=expiration,
                 noncurrent_version_expiration=noncurrent,
                 abort_incomplete_multipart_upload_after=constants.ABORT_MULTIPART_AFTER,
             )
-            for prefix in (RUNS_PREFIX, MAP_RESULTS_PREFIX)
+            for prefix, expiration in expiry.items()
         ]
         if self.settings.versioned:
             # Outputs and inputs are kept, but their overwritten versions need not be.

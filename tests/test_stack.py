@@ -58,6 +58,7 @@ STAR_RESOURCE_ACTIONS = {
 VARIANT_CONTEXT = {
     "stack_name": "FeaturizeVariant",
     "intermediate_expiry_days": "3",
+    "upload_expiry_days": "12",
     "log_retention_days": "7",
     "input_buckets": "my-input-a,my-input-b",
     "output_buckets": '["my-output"]',
@@ -433,18 +434,21 @@ def _lifecycle(synth: Synth) -> dict[str, dict[str, Any]]:
 
 def test_intermediates_expire(default: Synth) -> None:
     rules = _lifecycle(default)
-    assert set(rules) == {"runs/", "mapruns/"}  # inputs/ and outputs/ are kept
+    assert set(rules) == {"runs/", "mapruns/", "inputs/"}  # outputs/ are kept
+    assert rules["inputs/"]["ExpirationInDays"] == DEFAULTS["upload_expiry_days"] == 30
+    for prefix in ("runs/", "mapruns/"):
+        assert rules[prefix]["ExpirationInDays"] == DEFAULTS["intermediate_expiry_days"] == 7
     for rule in rules.values():
         assert rule["Status"] == "Enabled"
-        assert rule["ExpirationInDays"] == DEFAULTS["intermediate_expiry_days"] == 7
         assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     assert "VersioningConfiguration" not in default.doc["Resources"][default.logical_id(default.stack.bucket)]
 
 
 def test_expiry_versioning_and_removal_follow_context(variant: Synth) -> None:
     rules = _lifecycle(variant)
-    assert set(rules) == {"runs/", "mapruns/", ""}
+    assert set(rules) == {"runs/", "mapruns/", "inputs/", ""}
     assert rules["runs/"]["ExpirationInDays"] == rules["mapruns/"]["ExpirationInDays"] == 3
+    assert rules["inputs/"]["ExpirationInDays"] == 12
     assert {r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in rules.values()} == {3}
     bucket = variant.doc["Resources"][variant.logical_id(variant.stack.bucket)]
     assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
