@@ -679,3 +679,8 @@ def test_lambda_asset_is_only_the_runtime_code(cli_assembly: Path) -> None:
     doc = json.loads((cli_assembly / f"{DEFAULTS['stack_name']}.template.json").read_text())
     keys = {r["Properties"]["Code"]["S3Key"] for r in doc["Resources"].values() if r["Type"] == "AWS::Lambda::Function"}
     assert keys == {f"{asset_hash}.zip"}
+
+
+def test_the_readme_documents_every_context_key() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert [key for key in DEFAULTS if f"`{key}`" not in readme] == []
