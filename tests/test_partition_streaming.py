@@ -237,6 +237,7 @@ def test_csv_columns_whose_first_rows_look_narrower_are_widened(tmp_path):
         ("ragged_csv", "cannot be read as CSV: CSV parse error"),
         ("missing_column_in_part", "value column 'value' is not in "),
         ("id_types_differ", "id column 'id' holds integer values in the first file but text in "),
+        ("time_types_differ", "sort column 'time' holds integer values in the first file but text in "),
         ("mixed_formats", "mixes Parquet and CSV files"),
         ("unknown_file", "file(s) that are not .parquet, .csv or .csv.gz"),
         ("empty_folder", "holds no data files"),
@@ -269,6 +270,10 @@ def test_unreadable_and_inconsistent_inputs_are_input_errors(tmp_path, setup, me
     elif setup == "id_types_differ":
         write(good, folder / "a.parquet")
         write(good.assign(id=["x", "y", "z"]), folder / "b.parquet")
+        path = folder
+    elif setup == "time_types_differ":
+        write(good, folder / "a.parquet")
+        write(good.assign(time=["x", "y", "z"]), folder / "b.parquet")
         path = folder
     elif setup == "mixed_formats":
         write(good, folder / "a.parquet")

@@ -701,18 +701,30 @@ class _Scan:
         )
         return lookup[encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)]
 
+    def _one_type(self, values: pa.Array, attribute: str, role: str, noun: str, file: str) -> pa.Array:
+        """``values`` in the type this column had in the first file (kept in ``attribute``).
+
+        Raises
+        ------
+        InputError
+            When a later file's values cannot be cast to it.
+        """
+        first = getattr(self, attribute)
+        if first is None:
+            setattr(self, attribute, values.type)
+            return values
+        if values.type == first:
+            return values
+        try:
+            return pc.cast(values, first)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise InputError(
+                f"{role} column {getattr(self.layout, role)!r} holds {_type_name(first)} values in the first file "
+                f"but {_type_name(values.type)} in {file}: one run needs one {noun} type"
+            ) from None
+
     def _ids(self, ids: pa.Array, file: str, at: Locator) -> pa.Array:
-        ids = _decode(ids)
-        if self.id_type is None:
-            self.id_type = ids.type
-        elif ids.type != self.id_type:
-            try:
-                ids = pc.cast(ids, self.id_type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise InputError(
-                    f"id column {self.layout.id!r} holds {_type_name(self.id_type)} values in the first file but "
-                    f"{_type_name(ids.type)} in {file}: one run needs one id type"
-                ) from None
+        ids = self._one_type(_decode(ids), "id_type", "id", "id", file)
         self.validator.add("id", self.layout.id, _nulls(ids), at)
         return ids
 
@@ -722,16 +734,7 @@ class _Scan:
             text = times
             times, bad = _parse_time(text, self.time_target)
             self.validator.add("badtime", self.layout.sort, bad, at, text)
-        if self.sort_type is None:
-            self.sort_type = times.type
-        elif times.type != self.sort_type:
-            try:
-                times = pc.cast(times, self.sort_type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise InputError(
-                    f"sort column {self.layout.sort!r} holds {_type_name(self.sort_type)} values in the first file "
-                    f"but {_type_name(times.type)} in {file}: one run needs one time type"
-                ) from None
+        times = self._one_type(times, "sort_type", "sort", "time", file)
         self.validator.add("sort", self.layout.sort, _nulls(times), at)
         return times
 
