@@ -15,7 +15,7 @@ demo: $(VENV)/.installed
 
 # The handler and core tests run a second time under pandas 2.2 (the managed Lambda layer's major).
 LAMBDA_VENV := .venv-pandas22
-LAMBDA_TESTS := tests/test_handlers.py tests/test_calculators.py tests/test_core_features.py tests/test_core_partition.py tests/test_lambda_imports.py
+LAMBDA_TESTS := tests/test_handlers.py tests/test_core_merge.py tests/test_calculators.py tests/test_core_features.py tests/test_core_partition.py tests/test_lambda_imports.py
 
 test: $(VENV)/.installed-dev $(LAMBDA_VENV)/.installed node_modules/.installed
 	$(BIN)/ruff check .

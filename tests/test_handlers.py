@@ -318,6 +318,18 @@ def test_reduce_refuses_results_that_do_not_add_up(s3):
     with pytest.raises(IntegrityError, match="the partition step counted 5 ids"):
         reduce(summary | {"ids": 5}, ENV, s3)
     assert reduce(summary, ENV, s3)["ids"] == 4
+    original = s3.get_object(Bucket=BUCKET, Key=KEYS.result(1))["Body"].read()
+    # as if chunk 0's result had also been written under chunk 1's key (counts made to agree)
+    s3.copy_object(Bucket=BUCKET, Key=KEYS.result(1), CopySource={"Bucket": BUCKET, "Key": KEYS.result(0)})
+    rows = manifest[1]["rows"]
+    manifest[1]["rows"] = manifest[0]["rows"]
+    s3.put_object(Bucket=BUCKET, Key=KEYS.manifest, Body=json.dumps(manifest))
+    with pytest.raises(IntegrityError, match="id 's00[01]' appears in two chunks; start the run again"):
+        reduce(summary, ENV, s3)
+    manifest[1]["rows"] = rows
+    s3.put_object(Bucket=BUCKET, Key=KEYS.manifest, Body=json.dumps(manifest))
+    s3.put_object(Bucket=BUCKET, Key=KEYS.result(1), Body=original)
+    assert reduce(summary, ENV, s3)["ids"] == 4
 
 
 def test_features_refuses_a_chunk_that_differs_from_its_manifest_item(s3):

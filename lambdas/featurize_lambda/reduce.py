@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -17,9 +16,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .config import Environment, parse_s3_uri
+from .core.merge import merge_sorted
 from .errors import ChunkFailed, IntegrityError
 from .keys import RunKeys
-from .s3io import exists, get_bytes, get_json, get_parquet_with_metadata, list_keys, put_csv, put_parquet
+from .s3io import exists, get_bytes, get_json, get_parquet_with_metadata, list_keys, put_table_blocks
 
 logger = Logger(service="featurize")
 
@@ -132,40 +132,33 @@ def reduce(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]:
                 f"partition step wrote {item.get('ids')} ids and {item['rows']} rows; start the run again"
             )
     column_id = config["column_id"]
-    if results:
-        result = pd.concat([frame for frame, _ in results])
-    else:
-        result = pd.DataFrame(index=pd.Index([], name="id"))
-    if not result.index.is_unique:
-        duplicated = result.index[result.index.duplicated()][0]
-        raise IntegrityError(f"id {duplicated!r} appears in the results of two chunks; start the run again")
+    try:
+        # Hash-routed chunks interleave ids: sorted, as tsfresh's output is sorted by id.
+        merged = merge_sorted([frame for frame, _ in results], column_id)
+    except ValueError as error:
+        raise IntegrityError(f"{error}; start the run again") from None
     failed_ids = sum(f["ids_count"] or 0 for f in failures)
     failed_rows = sum(f["rows"] for f in failures)
     expected_ids = event.get("ids", sum(item.get("ids", 0) for item in manifest)) - failed_ids
     expected_rows = (event.get("rows") or sum(item["rows"] for item in manifest)) - failed_rows
     rows_computed = sum(metadata.get("rows", item["rows"]) for item, (_, metadata) in zip(done, results, strict=True))
-    if len(result) != expected_ids or rows_computed != expected_rows:
+    if merged.ids != expected_ids or rows_computed != expected_rows:
         raise IntegrityError(
-            f"the results cover {len(result)} ids and {rows_computed} rows; the partition step counted "
+            f"the results cover {merged.ids} ids and {rows_computed} rows; the partition step counted "
             f"{expected_ids} ids and {expected_rows} rows (failed chunks excluded); start the run again"
         )
-    # Hash-routed chunks interleave ids: sort, as tsfresh's output is sorted by id.
-    result = result.sort_index(kind="stable")
-    table = result.reset_index(names=column_id)
 
     output = document["output"]
     out_bucket, out_key = parse_s3_uri(output, "output")
-    if out_key.lower().endswith(".csv"):
-        size = put_csv(s3, out_bucket, out_key, table)
-    else:
-        size = put_parquet(s3, out_bucket, out_key, table)
+    csv = out_key.lower().endswith(".csv")
+    size = put_table_blocks(s3, out_bucket, out_key, merged.schema, merged.blocks, csv=csv)
     notes = list(event.get("notes", []))
     summary: dict[str, Any] = {
         "run": keys.name,
         "output": output,
-        "ids": len(result),
+        "ids": merged.ids,
         "rows": rows_computed,
-        "features": result.shape[1],
+        "features": len(merged.schema) - 1,
         "chunks": len(manifest),
         "failed_chunks": len(missing),
         "notes": notes,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import tempfile
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -46,13 +49,25 @@ def put_parquet(
     return len(body)
 
 
-def put_csv(s3: Any, bucket: str, key: str, frame: pd.DataFrame) -> int:
-    """Write a frame (without its index) as one CSV object; returns its size."""
-    sink = io.BytesIO()
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), sink)
-    body = sink.getvalue()
-    s3.put_object(Bucket=bucket, Key=key, Body=body)
-    return len(body)
+def put_table_blocks(
+    s3: Any, bucket: str, key: str, schema: pa.Schema, blocks: Iterable[pa.Table], csv: bool = False
+) -> int:
+    """Write a stream of tables (one schema) as one Parquet or CSV object; returns its size.
+
+    The blocks go to a local temporary file (Lambda's ``/tmp``), which is then uploaded (multipart
+    when large): memory holds one block, not the object.
+    """
+    handle, path = tempfile.mkstemp(suffix=".csv" if csv else ".parquet")
+    os.close(handle)
+    try:
+        writer = pacsv.CSVWriter(path, schema) if csv else pq.ParquetWriter(path, schema, compression=COMPRESSION)
+        with writer:
+            for block in blocks:
+                writer.write_table(block)
+        s3.upload_file(path, bucket, key)
+        return os.path.getsize(path)
+    finally:
+        os.remove(path)
 
 
 def get_parquet(s3: Any, bucket: str, key: str) -> pd.DataFrame:

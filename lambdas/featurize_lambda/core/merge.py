@@ -1,0 +1,92 @@
+"""Merge the chunks' feature tables into one table sorted by id, block by block (no S3 here).
+
+Hash-routed chunks interleave ids, so the output needs a sort across all chunks. Concatenating and
+sorting whole frames holds the output three to four times over; here only the ids are sorted, and the
+output is gathered in blocks of rows straight from the chunks' arrays: the chunks' tables plus one block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+#: Values (rows x columns) of one output block: 8 MiB of float64 values.
+BLOCK_VALUES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The merged table, as a schema and a stream of blocks in id order.
+
+    Attributes
+    ----------
+    schema : pyarrow.Schema
+        The id column (named ``column_id``) then every feature column (float64).
+    ids : int
+        Rows of the merged table (one per id).
+    blocks : iterator of pyarrow.Table
+        The rows in id order; consume once.
+    """
+
+    schema: pa.Schema
+    ids: int
+    blocks: Iterator[pa.Table]
+
+
+def _columns(frames: Sequence[pd.DataFrame]) -> list[str]:
+    """Every feature column, in order of first appearance (as ``pd.concat`` orders a union)."""
+    return list(dict.fromkeys(column for frame in frames for column in frame.columns))
+
+
+def _values(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The frame's values as float64, columns aligned to ``columns`` (missing ones NaN)."""
+    if list(frame.columns) != columns:
+        frame = frame.reindex(columns=columns)
+    return frame.to_numpy(dtype=np.float64, copy=False)
+
+
+def merge_sorted(frames: Sequence[pd.DataFrame], column_id: str) -> Merged:
+    """The frames (index = ids, one column per feature) as one table sorted by id (stable), in blocks.
+
+    Equal to ``pd.concat(frames).sort_index(kind="stable").reset_index(names=column_id)``.
+
+    Raises
+    ------
+    ValueError
+        When an id appears in two frames (the message names it).
+    """
+    columns = _columns(frames)
+    values = [_values(frame, columns) for frame in frames]
+    ids = np.concatenate([frame.index.to_numpy() for frame in frames]) if frames else np.empty(0, dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    if len(ordered) > 1:
+        same = ordered[1:] == ordered[:-1]
+        if same.any():
+            raise ValueError(f"id {ordered[1:][same][0]!r} appears in two chunks")
+    id_array = pa.array(ordered)
+    schema = pa.schema([pa.field(column_id, id_array.type)] + [pa.field(c, pa.float64()) for c in columns])
+    offsets = np.cumsum([0] + [len(v) for v in values])
+    step = max(1, BLOCK_VALUES // max(1, len(columns)))
+
+    def blocks() -> Iterator[pa.Table]:
+        for start in range(0, len(order), step):
+            rows = order[start : start + step]
+            source = np.searchsorted(offsets, rows, side="right") - 1
+            block = np.empty((len(rows), len(columns)), dtype=np.float64, order="F")
+            by_source = np.argsort(source, kind="stable")
+            bounds = np.flatnonzero(np.diff(source[by_source])) + 1
+            for positions in np.split(by_source, bounds):
+                if len(positions):
+                    index = source[positions[0]]
+                    block[positions] = values[index][rows[positions] - offsets[index]]
+            # from_pandas: NaN becomes null, as pa.Table.from_pandas writes a frame
+            features = [pa.array(block[:, j], from_pandas=True) for j in range(len(columns))]
+            arrays = [id_array.slice(start, len(rows)), *features]
+            yield pa.Table.from_arrays(arrays, schema=schema)
+
+    return Merged(schema=schema, ids=len(order), blocks=blocks())
