@@ -57,3 +57,25 @@ def as_float(value) -> float:
     if value is None:
         return np.nan
     return float(value)
+
+
+def assert_matches_tsfresh(name: str, series: dict[str, np.ndarray], params: list[dict] | None) -> None:
+    """featurize on all ``series`` at once vs tsfresh on each alone, at the calculator's registered tolerance.
+
+    Where tsfresh raises for the whole combiner, featurize must give NaN for every value.
+    """
+    from featurize_lambda.core.registry import REGISTRY, compute
+    from featurize_lambda.core.segments import Segments
+
+    ours = compute(REGISTRY[name], Segments.from_series(list(series.values())), params)
+    rtol = REGISTRY[name].rtol
+    for index, (label, x) in enumerate(series.items()):
+        expected = tsfresh_values(name, x, params)
+        got = [(suffix, values[index]) for suffix, values in ours]
+        if expected is None:
+            assert all(np.isnan(v) for _, v in got), (name, label, got)
+            continue
+        assert [s for s, _ in got] == [s for s, _ in expected], (name, label)
+        want = np.array([as_float(v) for _, v in expected])
+        have = np.array([v for _, v in got])
+        np.testing.assert_allclose(have, want, rtol=rtol, atol=ATOL, equal_nan=True, err_msg=f"{name} on {label}")

@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from featurize_lambda.core.registry import REGISTRY, compute
-from featurize_lambda.core.segments import Segments
+from featurize_lambda.core.registry import REGISTRY
 from featurize_lambda.core.settings import presets
 
-from .oracle import ATOL, as_float, tsfresh_values
+from .oracle import assert_matches_tsfresh
 
 rng = np.random.default_rng(20261125)
 
@@ -46,19 +45,7 @@ IMPLEMENTED = [name for name, calc in REGISTRY.items() if calc.implemented and n
 
 
 def compare(name: str, series: dict[str, np.ndarray]) -> None:
-    params = GRID[name]
-    ours = compute(REGISTRY[name], Segments.from_series(list(series.values())), params)
-    rtol = REGISTRY[name].rtol
-    for index, (label, x) in enumerate(series.items()):
-        expected = tsfresh_values(name, x, params)
-        got = [(suffix, values[index]) for suffix, values in ours]
-        if expected is None:  # tsfresh raised for the whole combiner: featurize gives NaN
-            assert all(np.isnan(v) for _, v in got), (name, label, got)
-            continue
-        assert [s for s, _ in got] == [s for s, _ in expected], (name, label)
-        want = np.array([as_float(v) for _, v in expected])
-        have = np.array([v for _, v in got])
-        np.testing.assert_allclose(have, want, rtol=rtol, atol=ATOL, equal_nan=True, err_msg=f"{name} on {label}")
+    assert_matches_tsfresh(name, series, GRID[name])
 
 
 @pytest.mark.parametrize("name", IMPLEMENTED)

@@ -17,7 +17,8 @@ from featurize_lambda.core.calculators import models
 from featurize_lambda.core.registry import REGISTRY, compute
 from featurize_lambda.core.segments import Segments
 
-from .oracle import ATOL, as_float, tsfresh_values
+from .oracle import assert_matches_tsfresh as compare
+from .oracle import tsfresh_values
 from .test_calculators import GRID
 
 NAMES = [
@@ -70,22 +71,6 @@ def families(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 def hard_series(lengths: tuple[int, ...], seed: int = 7) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {f"{label}/{n}": x for n in lengths for label, x in families(rng, n).items()}
-
-
-def compare(name: str, series: dict[str, np.ndarray], params: list[dict] | None) -> None:
-    """Every series against tsfresh on that series alone, at the calculator's registered tolerance."""
-    ours = compute(REGISTRY[name], Segments.from_series(list(series.values())), params)
-    rtol = REGISTRY[name].rtol
-    for index, (label, x) in enumerate(series.items()):
-        expected = tsfresh_values(name, x, params)
-        got = [(suffix, values[index]) for suffix, values in ours]
-        if expected is None:
-            assert all(np.isnan(v) for _, v in got), (name, label, got)
-            continue
-        assert [s for s, _ in got] == [s for s, _ in expected], (name, label)
-        want = np.array([as_float(v) for _, v in expected])
-        have = np.array([v for _, v in got])
-        np.testing.assert_allclose(have, want, rtol=rtol, atol=ATOL, equal_nan=True, err_msg=f"{name} on {label}")
 
 
 LENGTHS = {

@@ -17,7 +17,7 @@ from featurize_lambda.core.calculators import spectral
 from featurize_lambda.core.registry import REGISTRY, compute
 from featurize_lambda.core.segments import Segments
 
-from .oracle import ATOL, as_float, tsfresh_values
+from .oracle import assert_matches_tsfresh
 
 
 def _series(seed: int, lengths) -> list[np.ndarray]:
@@ -53,18 +53,7 @@ LENGTHS = [*range(1, 41), 63, 64, 65, 100, 255, 256, 257, 300, 511, 513, 777, 10
 
 
 def _compare(name: str, series: list[np.ndarray], params) -> None:
-    ours = compute(REGISTRY[name], Segments.from_series(series), params)
-    rtol = REGISTRY[name].rtol
-    for index, x in enumerate(series):
-        expected = tsfresh_values(name, x, params)
-        got = [(suffix, values[index]) for suffix, values in ours]
-        if expected is None:
-            assert all(np.isnan(v) for _, v in got), (name, len(x), got)
-            continue
-        assert [s for s, _ in got] == [s for s, _ in expected]
-        want = np.array([as_float(v) for _, v in expected])
-        have = np.array([v for _, v in got])
-        np.testing.assert_allclose(have, want, rtol=rtol, atol=ATOL, equal_nan=True, err_msg=f"{name} len {len(x)}")
+    assert_matches_tsfresh(name, {f"#{i} (len {len(x)})": x for i, x in enumerate(series)}, params)
 
 
 # ------------------------------------------------------------------------------------------------
