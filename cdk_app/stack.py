@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import (
     Acknowledgment,
@@ -142,17 +143,26 @@ class FeaturizeStack(Stack):
 
     # -- storage -----------------------------------------------------------------------------------------
 
+    def _bucket(self, construct_id: str, **options: Any) -> s3.Bucket:
+        """A bucket with the stack's security settings (private, TLS only, SSE-S3) and removal policy."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            # Server access log delivery (the log bucket) supports SSE-S3 only.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=self.settings.removal_policy,
+            auto_delete_objects=self.settings.auto_delete_objects,
+            **options,
+        )
+
     def _access_log_bucket(self) -> s3.Bucket:
         # Its own access is not logged (that would recurse); cdk-nag's S1 accepts a bucket that is the
         # access-log destination of another bucket of the stack.
-        return s3.Bucket(
-            self,
+        return self._bucket(
             "AccessLogBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            # Server access log delivery supports SSE-S3 only.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
@@ -160,8 +170,6 @@ class FeaturizeStack(Stack):
                     abort_incomplete_multipart_upload_after=constants.ABORT_MULTIPART_AFTER,
                 )
             ],
-            removal_policy=self.settings.removal_policy,
-            auto_delete_objects=self.settings.auto_delete_objects,
         )
 
     def _data_bucket(self) -> s3.Bucket:
@@ -183,21 +191,14 @@ class FeaturizeStack(Stack):
             for prefix, expiration in expiry.items()
         ]
         if self.settings.versioned:
-            # Outputs and inputs are kept, but their overwritten versions need not be.
+            # Outputs are kept, but overwritten versions (of any prefix) need not be.
             rules.append(s3.LifecycleRule(id="expire-noncurrent", noncurrent_version_expiration=days))
-        return s3.Bucket(
-            self,
+        return self._bucket(
             "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=self.settings.versioned,
             lifecycle_rules=rules,
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix=constants.ACCESS_LOGS_PREFIX,
-            removal_policy=self.settings.removal_policy,
-            auto_delete_objects=self.settings.auto_delete_objects,
         )
 
     # -- functions ---------------------------------------------------------------------------------------
