@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -387,12 +387,12 @@ def features(
         _say(out, f"{name:<56} {state:<20} presets={held:<6} params={params} ({settings} setting(s))")
 
 
-def _region_of(execution_arn: str, region: str | None) -> str | None:
-    """The region of an execution ARN (``arn:aws:states:<region>:...``), unless one was given."""
+def _execution_target(execution_arn: str, where: Where) -> AbstractContextManager[Target]:
+    """The target an execution runs on; its region from the ARN (``arn:aws:states:<region>:...``) unless given."""
     parts = execution_arn.split(":")
     if len(parts) < 8 or parts[2] != "states" or parts[5] != "execution":
         raise _refuse(f"{execution_arn!r} is not a Step Functions execution ARN")
-    return region or parts[3]
+    return _target(replace(where, region=where.region or parts[3]))
 
 
 @app.command()
@@ -404,8 +404,7 @@ def status(
     profile: ProfileOption = None,
 ) -> None:
     """Show an execution's status, chunk progress, output or error."""
-    region = _region_of(execution_arn, region)
-    with _target(Where(stack, endpoint, region, profile)) as target:
+    with _execution_target(execution_arn, Where(stack, endpoint, region, profile)) as target:
         described, progress = Runner(target).progress(execution_arn)
     _say(out, f"{execution_name(execution_arn)}: {described['status']}")
     if progress.chunks_total is not None:
@@ -429,8 +428,7 @@ def fetch(
     profile: ProfileOption = None,
 ) -> None:
     """Re-attach to a run: wait for it (with progress) if it is running, then download its output."""
-    region = _region_of(execution_arn, region)
-    with _target(Where(stack, endpoint, region, profile)) as target:
+    with _execution_target(execution_arn, Where(stack, endpoint, region, profile)) as target:
         runner = Runner(target)
         try:
             result = _watch(runner, execution_arn, execution_name(execution_arn))
