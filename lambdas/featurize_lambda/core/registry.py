@@ -26,6 +26,7 @@ tsfresh's catalogue only.
 from __future__ import annotations
 
 import inspect
+import json
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -120,7 +121,7 @@ class Param:
         return self.high is None or value <= self.high
 
     def describe(self) -> str:
-        """What is allowed, in words (``"an integer >= 0"``, ``"one of 'real', 'imag'"``)."""
+        """What is allowed, in words: ``an integer >= 0``, ``one of "real", "imag"``, ``a number from 0 to 1``."""
         if self.choices is not None:
             words = "one of " + ", ".join(_json(choice) for choice in self.choices)
         elif self.type is tuple:
@@ -154,11 +155,8 @@ def _is(value: Any, kind: type) -> bool:
 
 
 def _json(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, str) else str(value)
+    """A value as settings (JSON) spell it."""
+    return json.dumps(value, default=list)
 
 
 def _number(value: float) -> str:
@@ -210,14 +208,15 @@ def register(calculator: Calculator, function: Callable[..., Any] | None = None)
     Raises
     ------
     ValueError
-        If a calculator of that name (reference) is already registered.
+        If a built-in calculator of that name is already registered.
     """
     module = getattr(function, "__module__", "") or ""
     if module.split(".", 1)[0] == CUSTOM_PACKAGE:
         table, key = CUSTOM, f"{module}:{function.__name__}"  # type: ignore[union-attr]
     else:
         table, key = REGISTRY, calculator.name
-    if key in table:
+    # a custom module may be re-imported (importlib.reload in a notebook): its newest definition wins
+    if key in table and table is REGISTRY:
         raise ValueError(f"calculator {key!r} is registered twice")
     table[key] = calculator
     return calculator
