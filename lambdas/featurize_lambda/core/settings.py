@@ -25,7 +25,7 @@ from ..errors import InputError
 from . import calculators  # noqa: F401  (registers every calculator)
 from .registry import CUSTOM, CUSTOM_PACKAGE, REGISTRY, Calculator, Params, per_series
 
-#: tsfresh 0.21.2's presets as plain data (``tests/test_settings.py`` checks them against tsfresh).
+#: tsfresh 0.21.2's presets as plain data (``tests/test_core_features.py`` checks them against tsfresh).
 PRESETS_PATH = Path(__file__).resolve().parent / "tsfresh_presets.json"
 PRESET_NAMES = ("minimal", "efficient", "comprehensive")
 
@@ -128,10 +128,12 @@ def _check_param(name: str, calc: Calculator, param: Mapping[str, Any]) -> None:
 
 
 def _params(name: str, calc: Calculator, raw: Any) -> list[Params] | None:
-    takes = calc.params is None or bool(calc.params)
-    required = calc.params is None or any(not p.optional for p in calc.params.values())
+    """A calculator's parameter list, checked: null where it takes none (or all are optional), else dicts."""
+    declared = calc.params or {}
+    # a combiner with parameters is always called with a list, as in tsfresh; None: **kwargs, any or none
+    takes = calc.params is None or bool(declared)
     if raw is None:
-        if takes and (calc.fctype == "combiner" or (required and calc.params is not None)):
+        if (calc.fctype == "combiner" and declared) or any(not p.optional for p in declared.values()):
             raise InputError(f"feature calculator {name!r} needs parameters, e.g. [{_example(calc, name)}]")
         return None
     if not isinstance(raw, list) or not raw or not all(isinstance(p, Mapping) for p in raw):
