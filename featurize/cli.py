@@ -391,7 +391,7 @@ def _catalogue_entry(name: str, grid: list[dict[str, Any]] | None) -> list[str]:
     from featurize_lambda.core.settings import presets_of
 
     calc = REGISTRY[name]
-    lines = [f"{name}  ({', '.join(presets_of(name))})"]
+    lines = [f"{name}  ({', '.join(presets_of(name)) or 'in no preset'})"]
     for key, param in (calc.params or {}).items():
         lines.append(f"    {key}: {param.describe()}")
     if grid:
@@ -416,6 +416,7 @@ def features(
     ] = False,
 ) -> None:
     """List the feature calculators: the presets that hold them, their parameters and grids; or export a preset."""
+    from featurize_lambda.core.registry import REGISTRY
     from featurize_lambda.core.settings import PRESET_NAMES, presets
 
     if preset is not None and preset not in PRESET_NAMES:
@@ -425,10 +426,12 @@ def features(
         # tuples (cwt_coefficients' widths) become JSON lists; settings read them back as tuples
         _say(out, json.dumps(settings, indent=1))
         return
+    # the catalogue is the registry: a calculator in no preset is listed too (after tsfresh's, in their order)
+    names = list(settings) if preset else list(dict.fromkeys([*settings, *REGISTRY]))
     counts = ", ".join(f"{name} {len(presets()[name])}" for name in PRESET_NAMES)
-    _say(out, f"{len(settings)} calculators (tsfresh 0.21.2 names and grids; presets: {counts})")
-    for name, grid in settings.items():
-        for line in _catalogue_entry(name, grid):
+    _say(out, f"{len(names)} calculators (tsfresh 0.21.2 names and grids; presets: {counts})")
+    for name in names:
+        for line in _catalogue_entry(name, settings.get(name)):
             _say(out, line)
 
 

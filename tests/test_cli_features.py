@@ -53,6 +53,20 @@ def test_features_lists_presets_in_words_parameters_and_grids():
     assert sum(1 for line in lines if not line.startswith(" ")) == 76
 
 
+def test_a_registered_calculator_in_no_preset_is_listed_and_accepted(monkeypatch):
+    """The registry is the catalogue: a new calculator needs no preset entry to be listed or used."""
+    import dataclasses
+
+    from featurize_lambda.core.registry import Param
+
+    new = dataclasses.replace(REGISTRY["quantile"], name="quantile_copy", params={"q": Param(float, low=0, high=1)})
+    monkeypatch.setitem(REGISTRY, "quantile_copy", new)
+    lines = featurize("features").stdout.splitlines()
+    assert lines[0].startswith("76 calculators")
+    assert entry(lines, "quantile_copy") == ["quantile_copy  (in no preset)", "    q: a number from 0 to 1"]
+    assert parse_features({"quantile_copy": [{"q": 0.3}]}).default == {"quantile_copy": [{"q": 0.3}]}
+
+
 def test_features_of_one_preset_and_an_unknown_preset():
     lines = featurize("features", "--preset", "minimal").stdout.splitlines()
     assert lines[0].startswith("10 calculators") and [line.split("  ")[0] for line in lines[1:]] == list(

@@ -239,11 +239,16 @@ def signature_params(function: Callable[..., Any], skip: int = 1) -> dict[str, P
     return out
 
 
-def _declared(function: Callable[..., Any], name: str, params: Mapping[str, Param] | None, derive: bool) -> dict:
-    """The signature's parameters (``derive``) overridden by the declared ones; a typo in a declaration is caught."""
+def _declared(
+    function: Callable[..., Any], name: str, params: Mapping[str, Param] | None, derive: bool
+) -> dict[str, Param] | None:
+    """The signature's parameters (``derive``) overridden by the declared ones; a typo in a declaration is caught.
+
+    None (any parameter accepted) for a function taking ``**kwargs`` that declares nothing.
+    """
     found = signature_params(function) if derive else {}
     if found is None:
-        return dict(params or {})
+        return dict(params) if params else None
     unknown = sorted(set(params or {}) - set(found)) if derive else []
     if unknown:
         raise ValueError(f"calculator {name!r} declares parameters {unknown} its function does not take")
