@@ -160,11 +160,8 @@ def _missing(name: str, what: str, available: list[str], where: str = "the input
 def _is_numeric(dtype: pa.DataType) -> bool:
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
-    return (
-        pa.types.is_integer(dtype)
-        or pa.types.is_floating(dtype)
-        or pa.types.is_decimal(dtype)
-        or (pa.types.is_boolean(dtype))
+    return pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype) or (
+        pa.types.is_boolean(dtype)
     )
 
 
@@ -239,10 +236,8 @@ def resolve_layout(schema: pa.Schema, columns: Columns, hive: list[str] | None =
     for name in wide:
         # tsfresh refuses these kind names too: they would make feature names ambiguous.
         if name.endswith("_") or "__" in name:
-            raise InputError(
-                f"wide-format column {name!r} cannot be a kind: kind names must not contain '__' "
-                "or end with '_' (tsfresh's rule); rename it"
-            )
+            raise InputError(f"wide-format column {name!r} cannot be a kind: kind names must not contain '__' "
+                             "or end with '_' (tsfresh's rule); rename it")
     if ignored:
         notes.append(f"wide format: non-numeric column(s) {ignored} ignored")
     return Layout(columns.id, sort, None, tuple(wide), tuple(wide), tuple(notes))
@@ -455,9 +450,8 @@ class _Reader:
             include_columns=columns or [],
             strings_can_be_null=True,  # "", "NA", "NaN", "null"... are missing in text columns too, as in pandas
         )
-        return pacsv.open_csv(
-            stream, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES), convert_options=convert
-        )
+        return pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                              convert_options=convert)
 
     def _parquet(self, file: InputFile) -> pq.ParquetFile:
         return pq.ParquetFile(self.source.filesystem.open_input_file(file.path), pre_buffer=False)
@@ -701,11 +695,8 @@ class _Scan:
         text = array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
         encoded = pc.dictionary_encode(text)
         lookup = np.array(
-            [
-                -1 if k is None else self.kind_codes.setdefault(k, len(self.kind_codes))
-                for k in encoded.dictionary.to_pylist()
-            ]
-            or [-1],
+            [-1 if k is None else self.kind_codes.setdefault(k, len(self.kind_codes))
+             for k in encoded.dictionary.to_pylist()] or [-1],
             dtype=np.int32,
         )
         return lookup[encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)]
@@ -1161,11 +1152,7 @@ def normalize(table: pd.DataFrame | pa.Table, columns: Columns, drop_nan: bool =
     parts: list[pa.Table] = []
     limits = Limits(bucket_rows=max(1, table.num_rows * 8), max_chunk_rows=max(2, table.num_rows * 16))
     result = partition_source(
-        table_source(table),
-        columns,
-        lambda _, chunk: parts.append(chunk),
-        chunk_size=None,
-        drop_nan=drop_nan,
+        table_source(table), columns, lambda _, chunk: parts.append(chunk), chunk_size=None, drop_nan=drop_nan,
         limits=replace(limits, target_rows=max(1, table.num_rows * 8)),
     )
     frame = pa.concat_tables(parts).to_pandas() if parts else pd.DataFrame({"id": [], "kind": [], "value": []})
