@@ -171,8 +171,10 @@ def execute(
         raise _refuse("the output would overwrite the input: featurize never modifies its input")
     if output == input_:
         raise _refuse("the output would overwrite the input: featurize never modifies its input")
-    if folder_files is not None and local_output is not None and local_output.resolve().is_relative_to(
-        local_input.resolve()
+    if (
+        folder_files is not None
+        and local_output is not None
+        and local_output.resolve().is_relative_to(local_input.resolve())
     ):
         raise _refuse(f"the output {output} is inside the input folder {input_}: a later run would read it as input")
 
@@ -229,7 +231,12 @@ def _report(result: RunResult, local_output: Path | None) -> None:
 
 
 def _features_option(value: str) -> Any:
-    """A preset name, or the settings document of a ``.json`` file."""
+    """A preset name, settings as inline JSON (``{...}``), or the settings document of a ``.json`` file."""
+    if value.lstrip().startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError as error:
+            raise _refuse(f"--features: not valid JSON ({error})") from None
     if not value.lower().endswith(".json"):
         return value
     try:
@@ -271,7 +278,9 @@ def run(
     ] = None,
     features: Annotated[
         str,
-        typer.Option(help="minimal | efficient | comprehensive | PATH.json (tsfresh settings, per-kind, custom)."),
+        typer.Option(
+            help="minimal | efficient | comprehensive | PATH.json | inline JSON (tsfresh settings, per-kind, custom)."
+        ),
     ] = "minimal",
     column_id: Annotated[str | None, typer.Option(help="Id column \\[default: id].")] = None,
     column_sort: Annotated[
@@ -363,28 +372,67 @@ def serve(
         raise _refuse(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 
 
+def _in_words(values: list[Any]) -> str:
+    """Distinct parameter values, a run of 4+ consecutive integers as ``a..b``."""
+    distinct = list(dict.fromkeys(json.dumps(v) for v in values))
+    numbers = [json.loads(v) for v in distinct]
+    if (
+        len(numbers) >= 4
+        and all(type(n) is int for n in numbers)
+        and numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    ):
+        return f"{numbers[0]}..{numbers[-1]}"
+    return ", ".join(distinct)
+
+
+def _catalogue_entry(name: str, grid: list[dict[str, Any]] | None) -> list[str]:
+    """The lines of one calculator: presets in words, parameters and what they allow, its grid, its notes."""
+    from featurize_lambda.core.registry import REGISTRY
+    from featurize_lambda.core.settings import presets_of
+
+    calc = REGISTRY[name]
+    lines = [f"{name}  ({', '.join(presets_of(name)) or 'in no preset'})"]
+    for key, param in (calc.params or {}).items():
+        lines.append(f"    {key}: {param.describe()}")
+    if grid:
+        keys = list(dict.fromkeys(key for setting in grid for key in setting))
+        values = "; ".join(f"{key} = {_in_words([s[key] for s in grid if key in s])}" for key in keys)
+        lines.append(f"    grid ({len(grid)} setting{'s' if len(grid) > 1 else ''}): {values}")
+    if calc.notes:
+        lines.append(f"    note: {calc.notes}")
+    return lines
+
+
 @app.command()
 def features(
     preset: Annotated[
         str | None, typer.Option(help="Only the calculators of this preset (minimal, efficient, comprehensive).")
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the preset (default: comprehensive) as a settings file for `run --features`."
+        ),
+    ] = False,
 ) -> None:
-    """List the feature calculators: parameters, the presets that hold them, whether implemented."""
+    """List the feature calculators: the presets that hold them, their parameters and grids; or export a preset."""
     from featurize_lambda.core.registry import REGISTRY
-    from featurize_lambda.core.settings import PRESET_NAMES, parameter_names, presets, presets_of
+    from featurize_lambda.core.settings import PRESET_NAMES, presets
 
     if preset is not None and preset not in PRESET_NAMES:
         raise _refuse(f"unknown preset {preset!r}; available: {list(PRESET_NAMES)}")
-    grid = presets()["comprehensive"]
-    names = list(presets()[preset]) if preset else list(grid)
-    done = sum(REGISTRY[name].implemented for name in names)
-    _say(out, f"{len(names)} calculators, {done} implemented (tsfresh 0.21.2 names and grids)")
+    settings = presets()[preset or "comprehensive"]
+    if as_json:
+        # tuples (cwt_coefficients' widths) become JSON lists; settings read them back as tuples
+        _say(out, json.dumps(settings, indent=1))
+        return
+    # the catalogue is the registry: a calculator in no preset is listed too (after tsfresh's, in their order)
+    names = list(settings) if preset else list(dict.fromkeys([*settings, *REGISTRY]))
+    counts = ", ".join(f"{name} {len(presets()[name])}" for name in PRESET_NAMES)
+    _say(out, f"{len(names)} calculators (tsfresh 0.21.2 names and grids; presets: {counts})")
     for name in names:
-        params = ", ".join(sorted(parameter_names()[name])) or "-"
-        settings = len(grid[name]) if grid[name] else 1
-        state = "implemented" if REGISTRY[name].implemented else "not implemented yet"
-        held = ",".join(p[0] for p in presets_of(name))  # m, e, c
-        _say(out, f"{name:<56} {state:<20} presets={held:<6} params={params} ({settings} setting(s))")
+        for line in _catalogue_entry(name, settings.get(name)):
+            _say(out, line)
 
 
 def _execution_target(execution_arn: str, where: Where) -> AbstractContextManager[Target]:

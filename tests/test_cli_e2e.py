@@ -184,16 +184,6 @@ def test_per_kind_settings_and_custom_functions_end_to_end_equal_tsfresh(tmp_pat
     assert_matches_oracle(pd.read_parquet(tmp_path / "out.parquet").set_index("id"), oracle)
 
 
-def test_features_lists_the_catalogue():
-    result = featurize("features")
-    assert result.exit_code == 0
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("75 calculators, ")
-    quantile = next(line for line in lines if line.startswith("quantile "))
-    assert "presets=e,c" in quantile and "params=q (8 setting(s))" in quantile
-    assert featurize("features", "--preset", "nope").exit_code == 2
-
-
 def test_bad_features_file_is_refused(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "in.parquet").write_bytes(b"x")

@@ -8,50 +8,24 @@ per segment at once (:mod:`featurize_lambda.core.calculators`). Column names and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
-from . import calculators  # noqa: F401  (registers every implemented calculator)
-from .registry import REGISTRY, Calculator, Params, Result, compute, output_format
+from . import calculators  # noqa: F401  (registers every calculator)
+from .registry import compute
 from .segments import Segments
-from .settings import FeatureSpec, Settings, load_custom, parse_features
+from .settings import FeatureSpec, Settings, calculator, parse_features
 
 __all__ = ["extract", "parse_features", "FeatureSpec"]
-
-
-def _custom_calculator(reference: str) -> Calculator:
-    """Wrap a user function ``f(x, **param) -> number | [(name, value), ...]`` as a calculator.
-
-    Custom functions see one series at a time (a numpy array), so they run in a Python loop.
-    """
-    function: Callable[..., Any] = load_custom(reference)
-    name = function.__name__
-
-    def run(segments: Segments, params: Sequence[Params] | None) -> Result:
-        columns: dict[str, np.ndarray] = {}
-        for param in params or [None]:
-            prefix = output_format(param) if param else ""
-            for index in range(len(segments)):
-                value = function(segments.series(index), **(param or {}))
-                pairs = value if isinstance(value, list | tuple) else [("", value)]
-                for suffix, item in pairs:
-                    key = "__".join(filter(None, [prefix, str(suffix)]))
-                    columns.setdefault(key, np.full(len(segments), np.nan))[index] = item
-        return list(columns.items())
-
-    return Calculator(name, "custom", run, None)
 
 
 def _columns(segments: Segments, settings: Settings) -> list[tuple[str, np.ndarray]]:
     """``[(feature name, values per segment), ...]`` for one kind's segments."""
     out = []
     for name, params in settings.items():
-        calculator = _custom_calculator(name) if ":" in name else REGISTRY[name]
-        for suffix, values in compute(calculator, segments, params):
-            out.append((f"{calculator.name}__{suffix}" if suffix else calculator.name, values))
+        calc = calculator(name)
+        for suffix, values in compute(calc, segments, params):
+            out.append((f"{calc.name}__{suffix}" if suffix else calc.name, values))
     return out
 
 

@@ -12,24 +12,22 @@ The ``features`` field of the execution input takes one of:
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from . import calculators  # noqa: F401  (registers every implemented calculator)
-from .registry import REGISTRY, Params
+from . import calculators  # noqa: F401  (registers every calculator)
+from .registry import CUSTOM, CUSTOM_PACKAGE, REGISTRY, Calculator, Params, per_series
 
-#: tsfresh 0.21.2's presets as plain data (``tests/test_settings.py`` checks them against tsfresh).
+#: tsfresh 0.21.2's presets as plain data (``tests/test_core_features.py`` checks them against tsfresh).
 PRESETS_PATH = Path(__file__).resolve().parent / "tsfresh_presets.json"
 PRESET_NAMES = ("minimal", "efficient", "comprehensive")
-
-#: Custom functions live in this package of the Lambda asset and are named ``custom_features.module:function``.
-CUSTOM_PACKAGE = "custom_features"
 
 Settings = dict[str, list[Params] | None]
 
@@ -52,20 +50,17 @@ def presets() -> dict[str, Settings]:
     }
 
 
-@cache
-def parameter_names() -> dict[str, frozenset[str]]:
-    """Parameter names of every calculator, from the comprehensive grid (empty: takes none)."""
-    grid = presets()["comprehensive"]
-    return {name: frozenset(grid[name][0]) if grid.get(name) else frozenset() for name in REGISTRY}
-
-
 def presets_of(name: str) -> list[str]:
     """The presets that hold a calculator."""
     return [preset for preset in PRESET_NAMES if name in presets()[preset]]
 
 
-def load_custom(reference: str) -> Callable[..., Any]:
-    """Import ``custom_features.module:function``.
+def load_custom(reference: str) -> Calculator:
+    """The custom calculator ``custom_features.module:function``.
+
+    A function registered with the decorators of :mod:`~featurize_lambda.core.registry` inside that
+    module is used as registered; any other function is a per-series function
+    (:func:`~featurize_lambda.core.registry.per_series`).
 
     Raises
     ------
@@ -85,29 +80,88 @@ def load_custom(reference: str) -> Callable[..., Any]:
     function = getattr(module, function_name, None)
     if not callable(function):
         raise InputError(f"custom feature {reference!r}: {module_name} has no function {function_name!r}")
-    return function
+    registered = CUSTOM.get(f"{getattr(function, '__module__', '')}:{getattr(function, '__name__', '')}")
+    return registered if registered is not None else per_series(function)
 
 
-def _params(name: str, raw: Any, custom: bool) -> list[Params] | None:
+def calculator(name: str) -> Calculator:
+    """The calculator a settings key names: a tsfresh name or a custom reference (already validated)."""
+    return load_custom(name) if ":" in name else REGISTRY[name]
+
+
+def _example(calc: Calculator, name: str) -> str:
+    grid = presets()["comprehensive"].get(name)
+    if grid:
+        return json.dumps(grid[0], default=list)
+    return "{" + ", ".join(f'"{key}": <{param.describe()}>' for key, param in (calc.params or {}).items()) + "}"
+
+
+def _takes(calc: Calculator) -> str:
+    return "; ".join(f"{key}: {param.describe()}" for key, param in (calc.params or {}).items())
+
+
+def _check_param(name: str, calc: Calculator, param: Mapping[str, Any]) -> None:
+    """Refuse an unknown, missing or disallowed parameter, naming calculator, parameter, value and what is allowed."""
+    declared = calc.params
+    if declared is None:  # a custom function taking **kwargs
+        return
+    unknown = sorted(set(param) - set(declared))
+    if unknown:
+        hint = difflib.get_close_matches(unknown[0], list(declared), n=1)
+        raise InputError(
+            f"feature calculator {name!r} has no parameter {unknown[0]!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; it takes {_takes(calc)}"
+        )
+    missing = [key for key, spec in declared.items() if key not in param and not spec.optional]
+    if missing:
+        raise InputError(
+            f"feature calculator {name!r} needs parameter {missing[0]!r} ({declared[missing[0]].describe()}) "
+            f"in {json.dumps(param, default=list)}"
+        )
+    for key, value in param.items():
+        if not declared[key].accepts(value):
+            raise InputError(
+                f"feature calculator {name!r}: parameter {key!r} got {json.dumps(value, default=str)}; "
+                f"allowed: {declared[key].describe()}"
+            )
+
+
+def _params(name: str, calc: Calculator, raw: Any) -> list[Params] | None:
+    """A calculator's parameter list, checked: null where it takes none (or all are optional), else dicts."""
+    declared = calc.params or {}
+    # a combiner with parameters is always called with a list, as in tsfresh; None: **kwargs, any or none
+    takes = calc.params is None or bool(declared)
     if raw is None:
-        if not custom and parameter_names()[name]:
-            example = presets()["comprehensive"][name][0]
-            raise InputError(f"feature calculator {name!r} needs parameters, e.g. [{json.dumps(example)}]")
+        if (calc.fctype == "combiner" and declared) or any(not p.optional for p in declared.values()):
+            raise InputError(f"feature calculator {name!r} needs parameters, e.g. [{_example(calc, name)}]")
         return None
     if not isinstance(raw, list) or not raw or not all(isinstance(p, Mapping) for p in raw):
         raise InputError(f"parameters of {name!r} must be null or a non-empty list of objects, got {raw!r}")
-    if not custom:
-        expected = parameter_names()[name]
-        if not expected:
-            raise InputError(f"feature calculator {name!r} takes no parameters (use null), got {raw!r}")
-        for param in raw:
-            if set(param) != expected:
-                unknown, missing = sorted(set(param) - expected), sorted(expected - set(param))
-                raise InputError(
-                    f"parameters of {name!r} must be exactly {sorted(expected)}: "
-                    + ", ".join(filter(None, [unknown and f"unknown {unknown}", missing and f"missing {missing}"]))
-                )
+    if not takes:
+        raise InputError(f"feature calculator {name!r} takes no parameters (use null), got {raw!r}")
+    for param in raw:
+        _check_param(name, calc, param)
     return [{key: _tuples(value) for key, value in param.items()} for param in raw]
+
+
+def _looks_like_settings(raw: Any) -> bool:
+    return isinstance(raw, Mapping) or (isinstance(raw, str) and raw in PRESET_NAMES)
+
+
+def _unknown(name: str, spec: Mapping[str, Any], where: str) -> InputError:
+    """An unknown calculator: a likely misspelling, or tsfresh's per-kind dict given as settings."""
+    message = f"unknown feature calculator {name!r} in {where}"
+    if _looks_like_settings(spec[name]):
+        kinds = [key for key, value in spec.items() if key not in REGISTRY and _looks_like_settings(value)]
+        example = ", ".join(f'"{kind}": ...' for kind in kinds[:3]) + (", ..." if len(kinds) > 3 else "")
+        return InputError(
+            f"{message}: its value is settings, so {name!r} looks like a kind (tsfresh's kind_to_fc_parameters); "
+            f'featurize takes per-kind settings as {{"kinds": {{{example}}}}}, with an optional "default" '
+            "(a preset or settings) for the kinds not listed"
+        )
+    hint = difflib.get_close_matches(name, list(REGISTRY), n=1)
+    return InputError(message + (f"; did you mean {hint[0]!r}?" if hint else "; see `featurize features`"))
 
 
 def parse_settings(spec: Any, where: str = "features") -> Settings:
@@ -120,14 +174,9 @@ def parse_settings(spec: Any, where: str = "features") -> Settings:
         raise InputError(f"{where} must be a preset name or a non-empty settings object, got {spec!r}")
     settings: Settings = {}
     for name, raw in spec.items():
-        custom = ":" in name
-        if custom:
-            load_custom(name)
-        elif name not in REGISTRY:
-            raise InputError(f"unknown feature calculator {name!r} in {where}; see `featurize features`")
-        settings[name] = _params(name, raw, custom)
-        if not custom and not REGISTRY[name].implemented:
-            raise InputError(f"feature calculator {name!r} is not implemented yet; see `featurize features`")
+        if ":" not in name and name not in REGISTRY:
+            raise _unknown(name, spec, where)
+        settings[name] = _params(name, calculator(name), raw)
     return settings
 
 
@@ -153,8 +202,8 @@ def parse_features(spec: Any) -> FeatureSpec:
     Raises
     ------
     InputError
-        For an unknown preset, calculator or parameter, a calculator not implemented yet, or a custom
-        function that does not exist — before any chunk is computed.
+        For an unknown preset, calculator or parameter, a parameter value out of its range or choices,
+        or a custom function that does not exist — before any chunk is computed.
     """
     if isinstance(spec, Mapping) and "kinds" in spec:
         unknown = sorted(set(spec) - {"default", "kinds"})

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..registry import Params, Result, combiner, parametrized
+from ..registry import Param, Params, Result, combiner, parametrized
 from ..segments import Segments
 
 # --------------------------------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def cid_ce(s: Segments, normalize: bool) -> np.ndarray:
         return np.where(std != 0, root / np.where(std != 0, std, 1.0), 0.0)
 
 
-@parametrized("autocorrelation")
+@parametrized("autocorrelation", params={"lag": Param(int, low=0)})
 def autocorrelation(s: Segments, lag: int) -> np.ndarray:
     """``sum((x[t] - m)(x[t+l] - m)) / ((n - l) var)``; NaN when ``n <= lag`` or the variance is ~0."""
     if lag < 0:  # tsfresh raises (mismatched shapes) or wraps around
@@ -228,7 +228,7 @@ def _agg_autocorrelation_valid(param: Params) -> bool:
     return callable(getattr(np, param["f_agg"], None)) and int(param["maxlag"]) >= 0
 
 
-@combiner("agg_autocorrelation")
+@combiner("agg_autocorrelation", params={"f_agg": Param(str), "maxlag": Param(int, low=0)})
 def agg_autocorrelation(s: Segments, params: Sequence[Params]) -> Result:
     """An aggregate (``np.<f_agg>``) of the autocorrelations at lags ``1 .. maxlag``.
 
@@ -281,7 +281,7 @@ def _local_maxima(s: Segments) -> np.ndarray:
     return _cached(s, "local_maxima", make)  # type: ignore[return-value]
 
 
-@parametrized("number_peaks")
+@parametrized("number_peaks", params={"n": Param(int, low=1)})
 def number_peaks(s: Segments, n: int) -> np.ndarray:
     """Values greater than their ``n`` neighbours on both sides, counted per series.
 
@@ -317,7 +317,7 @@ def number_peaks(s: Segments, n: int) -> np.ndarray:
 _FFT_ATTRS = {"real", "imag", "abs", "angle"}
 
 
-@combiner("fft_coefficient")
+@combiner("fft_coefficient", params={"coeff": Param(int, low=0), "attr": Param(str, choices=tuple(sorted(_FFT_ATTRS)))})
 def fft_coefficient(s: Segments, params: Sequence[Params]) -> Result:
     """Real/imaginary part, modulus or angle (degrees) of ``np.fft.rfft(x)[coeff]``.
 
@@ -348,7 +348,7 @@ def fft_coefficient(s: Segments, params: Sequence[Params]) -> Result:
 _FFT_AGGREGATES = {"centroid", "variance", "skew", "kurtosis"}
 
 
-@combiner("fft_aggregated")
+@combiner("fft_aggregated", params={"aggtype": Param(str, choices=tuple(sorted(_FFT_AGGREGATES)))})
 def fft_aggregated(s: Segments, params: Sequence[Params]) -> Result:
     """Centroid, variance, skew and kurtosis of ``|rfft(x)|`` as a distribution over its indices.
 
@@ -431,7 +431,7 @@ def _ordinal_codes(x: np.ndarray, begin: np.ndarray, dimension: int) -> np.ndarr
     return code
 
 
-@parametrized("permutation_entropy")
+@parametrized("permutation_entropy", params={"tau": Param(int, low=1), "dimension": Param(int, low=1)})
 def permutation_entropy(s: Segments, tau: int, dimension: int) -> np.ndarray:
     """Entropy (natural log) of the ordinal patterns of windows of ``dimension`` values every ``tau``.
 
@@ -732,7 +732,7 @@ def _linregress(s: Segments, attrs: set[str]) -> dict[str, np.ndarray]:
     return out
 
 
-@combiner("linear_trend")
+@combiner("linear_trend", params={"attr": Param(str, choices=tuple(sorted(_LINREGRESS_ATTRS)))})
 def linear_trend(s: Segments, params: Sequence[Params]) -> Result:
     """Attributes of ``scipy.stats.linregress(range(n), x)`` (pvalue, rvalue, intercept, slope, stderr)."""
     suffixes = [f'attr_"{p["attr"]}"' for p in params]
@@ -781,7 +781,14 @@ def _chunk_aggregates(s: Segments, rows: np.ndarray, chunk_len: int, functions: 
     return starts, counts, out
 
 
-@combiner("agg_linear_trend")
+@combiner(
+    "agg_linear_trend",
+    params={
+        "attr": Param(str, choices=tuple(sorted(_LINREGRESS_ATTRS))),
+        "chunk_len": Param(int, low=1),
+        "f_agg": Param(str, choices=tuple(sorted(_CHUNK_AGGREGATES))),
+    },
+)
 def agg_linear_trend(s: Segments, params: Sequence[Params]) -> Result:
     """``linregress`` of chunk aggregates (``f_agg`` over chunks of ``chunk_len``) against their index.
 
@@ -818,7 +825,7 @@ def _energy_ratio_valid(param: Params) -> bool:
     return parts > 0 and -parts <= focus < parts  # tsfresh asserts, or the chunk list raises IndexError
 
 
-@combiner("energy_ratio_by_chunks")
+@combiner("energy_ratio_by_chunks", params={"num_segments": Param(int, low=1), "segment_focus": Param(int, low=0)})
 def energy_ratio_by_chunks(s: Segments, params: Sequence[Params]) -> Result:
     """Sum of squares of chunk ``segment_focus`` of ``np.array_split(x, num_segments)`` over the total.
 
@@ -1077,7 +1084,7 @@ def _friedrich_valid(param: Params) -> bool:
     return int(param["m"]) > 0 and int(param["coeff"]) >= 0
 
 
-@combiner("friedrich_coefficients")
+@combiner("friedrich_coefficients", params={"coeff": Param(int, low=0), "m": Param(int, low=1), "r": Param()})
 def friedrich_coefficients(s: Segments, params: Sequence[Params]) -> Result:
     """Coefficients of the polynomial fitted to the binned dynamics ``diff(x)`` against ``x[:-1]``.
 
@@ -1101,7 +1108,7 @@ def friedrich_coefficients(s: Segments, params: Sequence[Params]) -> Result:
     return out
 
 
-@parametrized("max_langevin_fixed_point")
+@parametrized("max_langevin_fixed_point", params={"m": Param(int, low=1)})
 def max_langevin_fixed_point(s: Segments, r: object, m: int) -> np.ndarray:
     """Largest real part of the roots of the Friedrich polynomial (``np.roots``, one call per series)."""
     out = np.full(len(s), np.nan)
@@ -1115,7 +1122,14 @@ def max_langevin_fixed_point(s: Segments, r: object, m: int) -> np.ndarray:
     return out
 
 
-@combiner("linear_trend_timewise")
+@combiner(
+    "linear_trend_timewise",
+    params={"attr": Param(str, choices=tuple(sorted(_LINREGRESS_ATTRS)))},
+    notes=(
+        "yields no columns: tsfresh 0.21.2 computes it only for a series whose index is a pandas DatetimeIndex, "
+        "and extract_features passes each series with the input's row index, so tsfresh skips it (with a warning)"
+    ),
+)
 def linear_trend_timewise(s: Segments, params: Sequence[Params]) -> Result:
     """No columns, as tsfresh: it needs a DatetimeIndex, which ``extract_features`` never passes.
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from ..registry import REGISTRY, Calculator, Params, Result, _register, combiner, output_format, simple
+from ..registry import Param, Params, Result, combiner, parametrized, simple
 from ..segments import Segments
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -427,6 +427,10 @@ def _adf_final(block: np.ndarray, diff: np.ndarray, lag: int) -> tuple[np.ndarra
 
 @combiner(
     "augmented_dickey_fuller",
+    params={
+        "attr": Param(str, choices=("teststat", "pvalue", "usedlag")),
+        "autolag": Param(str, choices=("AIC", "BIC", "t-stat"), optional=True, nullable=True),
+    },
     rtol=1e-8,
     notes=(
         "rtol 1e-8: statsmodels' least squares (SVD of the raw design) is itself only accurate to its "
@@ -523,7 +527,7 @@ def _ar_fast(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return params, error
 
 
-@combiner("ar_coefficient")
+@combiner("ar_coefficient", params={"coeff": Param(int, low=0), "k": Param(int, low=0)})
 def ar_coefficient(s: Segments, params: Sequence[Params]) -> Result:
     """statsmodels' ``AutoReg(x, lags=k, trend="c").fit().params``, once per distinct ``k``.
 
@@ -613,7 +617,7 @@ def _levinson_durbin(acov: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray
     return np.diagonal(phi, axis1=1, axis2=2).copy(), sig
 
 
-@combiner("partial_autocorrelation")
+@combiner("partial_autocorrelation", params={"lag": Param(int, low=0)})
 def partial_autocorrelation(s: Segments, params: Sequence[Params]) -> Result:
     """statsmodels' ``pacf(x, method="ld", nlags=...)`` as tsfresh calls it, for the largest lag asked.
 
@@ -856,30 +860,23 @@ def _approximate_entropy(s: Segments, m: int, factors: list[float]) -> np.ndarra
     return out
 
 
-def _register_approximate_entropy() -> None:
-    """Register ``approximate_entropy``: a tsfresh *simple* calculator whose parameters share work.
+@parametrized(
+    "approximate_entropy",
+    empty=0.0,
+    notes="the r values of one m share one exact template-pair search",
+    params={"m": Param(int), "r": Param(float)},
+    batch=True,
+)
+def approximate_entropy(segments: Segments, params: Sequence[Params]) -> list[np.ndarray]:
+    """tsfresh's simple calculator ``approximate_entropy``, every parameter dict at once.
 
-    The registry's :func:`~featurize_lambda.core.registry.parametrized` calls the function once per
-    parameter dict; here the ``r`` values of one ``m`` share one pair search, so the calculator is
-    registered directly, named exactly as ``parametrized`` names it (``m_2__r_0.1``), empty series 0.
+    The ``r`` values of one ``m`` share one pair search; the registry names the columns as it names any
+    parametrized calculator's (``m_2__r_0.1``), empty series 0.
     """
-
-    def compute(segments: Segments, params: Sequence[Params] | None) -> Result:
-        params = list(params or ())
-        columns: dict[int, np.ndarray] = {}
-        for m in dict.fromkeys(int(param["m"]) for param in params):
-            index = [i for i, param in enumerate(params) if int(param["m"]) == m]
-            values = _approximate_entropy(segments, m, [float(params[i]["r"]) for i in index])
-            for column, i in enumerate(index):
-                columns[i] = values[:, column]
-        return [(output_format(param), columns[i]) for i, param in enumerate(params)]
-
-    def on_empty(params: Sequence[Params] | None) -> list[tuple[str, float]]:
-        return [(output_format(param), 0.0) for param in params or ()]
-
-    notes = "the r values of one m share one exact template-pair search"
-    _register(Calculator("approximate_entropy", "simple", compute, on_empty, notes))
-
-
-if not REGISTRY["approximate_entropy"].implemented:
-    _register_approximate_entropy()
+    columns: dict[int, np.ndarray] = {}
+    for m in dict.fromkeys(int(param["m"]) for param in params):
+        index = [i for i, param in enumerate(params) if int(param["m"]) == m]
+        values = _approximate_entropy(segments, m, [float(params[i]["r"]) for i in index])
+        for column, i in enumerate(index):
+            columns[i] = values[:, column]
+    return [columns[i] for i in range(len(params))]

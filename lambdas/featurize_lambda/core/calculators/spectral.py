@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..registry import Params, Result, combiner, output_format, parametrized
+from ..registry import Param, Params, Result, combiner, output_format, parametrized
 from ..segments import Segments
 
 # --------------------------------------------------------------------------------------------------
@@ -106,6 +106,7 @@ def _welch_blocks(s: Segments) -> list[tuple[np.ndarray, np.ndarray]]:
 
 @combiner(
     "spkt_welch_density",
+    params={"coeff": Param(int)},
     notes=(
         "Each value belongs to its own coefficient; tsfresh misassigns values when coefficients beyond the "
         "spectrum come before smaller ones in the parameter list."
@@ -179,7 +180,7 @@ def _binned_entropy_rows(values: np.ndarray, max_bins: int) -> np.ndarray:
     return out
 
 
-@parametrized("fourier_entropy")
+@parametrized("fourier_entropy", params={"bins": Param(int, low=1)})
 def fourier_entropy(s: Segments, bins: int) -> np.ndarray:
     """Binned entropy of the Welch spectrum scaled to its maximum (NaN for a flat-zero spectrum)."""
     out = np.full(len(s), np.nan)
@@ -259,7 +260,7 @@ def _lz_phrase_count(sequence: list[int], base: int) -> int:
     return last // base
 
 
-@parametrized("lempel_ziv_complexity")
+@parametrized("lempel_ziv_complexity", params={"bins": Param(int, low=1)})
 def lempel_ziv_complexity(s: Segments, bins: int) -> np.ndarray:
     """Phrases of the Lempel-Ziv parse of the binned series, divided by its length.
 
@@ -329,6 +330,11 @@ def _query_distances(windows: np.ndarray, query: np.ndarray, normalize: bool) ->
 
 @combiner(
     "query_similarity_count",
+    params={
+        "query": Param(tuple, optional=True, nullable=True),
+        "threshold": Param(float, optional=True),
+        "normalize": Param(bool, optional=True),
+    },
     notes=(
         "A query longer than the series gives NaN for that query only (tsfresh/stumpy raise for the whole "
         "calculator); with a query, a distance equal to the threshold to rounding may count differently."
@@ -473,7 +479,10 @@ def _cwt_coefficients_block(block: np.ndarray, scale: float, coeffs: list[int]) 
     return out
 
 
-@combiner("cwt_coefficients")
+@combiner(
+    "cwt_coefficients",
+    params={"widths": Param(tuple, item=int), "coeff": Param(int, low=0), "w": Param(int, low=1)},
+)
 def cwt_coefficients(s: Segments, params: Sequence[Params]) -> Result:
     """Mexican-hat continuous wavelet transform coefficient ``coeff`` at width ``w`` (pywt's ``cwt``).
 
@@ -702,7 +711,7 @@ def _count_ridge_peaks(s: Segments, cwt: np.ndarray) -> np.ndarray:
 _PEAKS_BATCH_CELLS = 4_000_000
 
 
-@parametrized("number_cwt_peaks")
+@parametrized("number_cwt_peaks", params={"n": Param(int, low=1)})
 def number_cwt_peaks(s: Segments, n: int) -> np.ndarray:
     """How many peaks ``scipy.signal.find_peaks_cwt(x, widths=1..n, wavelet=ricker)`` finds (a count).
 

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..registry import Params, Result, combiner, parametrized, simple
+from ..registry import Param, Params, Result, combiner, parametrized, simple
 from ..segments import Segments
 
 #: Unit roundoff of float64.
@@ -747,7 +747,7 @@ def _median(s: Segments) -> np.ndarray:
     return np.where(_has_nan(s), np.nan, middle)
 
 
-@combiner("symmetry_looking")
+@combiner("symmetry_looking", params={"r": Param(float)})
 def symmetry_looking(s: Segments, params: Sequence[Params]) -> Result:
     """``|mean - median| < r * (max - min)`` for every r at once; near-ties redone with numpy."""
     spread = _spread(s)
@@ -771,7 +771,7 @@ def symmetry_looking(s: Segments, params: Sequence[Params]) -> Result:
     return out
 
 
-@parametrized("quantile")
+@parametrized("quantile", params={"q": Param(float, low=0, high=1)})
 def quantile(s: Segments, q: float) -> np.ndarray:
     result = _quantiles(_sorted(s), s.starts, s.lengths, q)
     return np.where(_has_nan(s), np.nan, result)
@@ -807,7 +807,7 @@ def count_below(s: Segments, t: float) -> np.ndarray:
     return _count(s, s.values <= t) / s.lengths
 
 
-@parametrized("mean_n_absolute_max")
+@parametrized("mean_n_absolute_max", params={"number_of_maxima": Param(int, low=1)})
 def mean_n_absolute_max(s: Segments, number_of_maxima: int) -> np.ndarray:
     """Mean of the ``n`` largest absolute values (NaN unless the series is longer than ``n``).
 
@@ -833,7 +833,7 @@ def mean_n_absolute_max(s: Segments, number_of_maxima: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------
 
 
-@parametrized("binned_entropy")
+@parametrized("binned_entropy", params={"max_bins": Param(int, low=1)})
 def binned_entropy(s: Segments, max_bins: int) -> np.ndarray:
     """``np.histogram(x, bins=max_bins)`` entropy, with numpy's bin edges and edge corrections.
 
@@ -934,7 +934,7 @@ def _corridor_aggregates(s: Segments, ql: float, qh: float) -> dict[tuple[bool, 
     return _cached(s, f"corridor_{ql!r}_{qh!r}", build)
 
 
-@parametrized("change_quantiles")
+@parametrized("change_quantiles", params={"ql": Param(float, low=0, high=1), "qh": Param(float, low=0, high=1)})
 def change_quantiles(s: Segments, ql: float, qh: float, isabs: bool, f_agg: str) -> np.ndarray:
     """Aggregate of the changes inside a quantile corridor.
 
@@ -966,7 +966,7 @@ def change_quantiles(s: Segments, ql: float, qh: float, isabs: bool, f_agg: str)
     return out
 
 
-@combiner("index_mass_quantile")
+@combiner("index_mass_quantile", params={"q": Param(float, low=0, high=1)})
 def index_mass_quantile(s: Segments, params: Sequence[Params]) -> Result:
     """Relative index where the cumulated ``|x|`` first reaches ``q`` of its total, for every q at once.
 
