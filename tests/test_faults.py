@@ -237,3 +237,16 @@ def test_max_concurrency_reaches_the_map_run(engine, tmp_path, args, expected):
     [map_run] = sfn.list_map_runs(executionArn=arn)["mapRuns"]
     assert sfn.describe_map_run(mapRunArn=map_run["mapRunArn"])["maxConcurrency"] == expected
     assert_matches_oracle(pd.read_parquet(tmp_path / "out.parquet").set_index("id"), oracle())
+
+
+def test_the_python_api_passes_max_concurrency_and_refuses_zero(engine):
+    from featurize import InputError, extract_features
+
+    done = run_api(FRAME, endpoint=engine.endpoint_url, chunk_size=3, max_concurrency=3, progress=False)
+    sfn = engine.client("stepfunctions")
+    [map_run] = sfn.list_map_runs(executionArn=done.execution_arn)["mapRuns"]
+    assert sfn.describe_map_run(mapRunArn=map_run["mapRunArn"])["maxConcurrency"] == 3
+    with pytest.raises(InputError, match="max_concurrency must be a whole number from 1 to 10000 .* got 0"):
+        extract_features(FRAME, column_id="id", column_sort="time", endpoint=engine.endpoint_url, max_concurrency=0)
+    with pytest.raises(InputError, match="max_concurrency must be a whole number .* got -1"):
+        run_api(FRAME, endpoint=engine.endpoint_url, max_concurrency=-1, progress=False)
