@@ -12,7 +12,7 @@ from aws_cdk import Duration, Size
 from aws_cdk import aws_lambda as lambda_
 
 # The handlers own the max_concurrency default, bound and variable name (they validate it at run time).
-from featurize_lambda import config as _handler_config
+from featurize_lambda import limits as _handler_limits
 
 #: Repository root, resolved from this file (never from the working directory).
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -71,9 +71,9 @@ REDUCE_EPHEMERAL_STORAGE = Size.gibibytes(4)  # /tmp
 #: Default MaxConcurrency of the Distributed Map (context ``max_concurrency``); the execution input may
 #: override it per run. A new account's Lambda concurrency quota may be as low as 10: the throttling
 #: Retry of the ASL rides through that (at least 15 minutes of continuous throttling per chunk).
-MAX_CONCURRENCY = _handler_config.DEFAULT_MAX_CONCURRENCY
+MAX_CONCURRENCY = _handler_limits.DEFAULT_MAX_CONCURRENCY
 #: The largest MaxConcurrency of a Distributed Map.
-MAX_CONCURRENCY_LIMIT = _handler_config.MAX_CONCURRENCY_LIMIT
+MAX_CONCURRENCY_LIMIT = _handler_limits.MAX_CONCURRENCY_LIMIT
 
 #: Lambda's memory range, MB.
 LAMBDA_MEMORY_RANGE_MB = (128, 10_240)
@@ -92,7 +92,7 @@ ENV_BUCKET = "FEATURIZE_BUCKET"
 ENV_INPUT_BUCKETS = "FEATURIZE_INPUT_BUCKETS"
 ENV_OUTPUT_BUCKETS = "FEATURIZE_OUTPUT_BUCKETS"
 #: The stack's default max_concurrency, which the partition step echoes into its output for the Map.
-ENV_MAX_CONCURRENCY = _handler_config.ENV_MAX_CONCURRENCY
+ENV_MAX_CONCURRENCY = _handler_limits.ENV_MAX_CONCURRENCY
 
 #: CloudFormation output keys, read by the client with DescribeStacks (keep stable).
 OUTPUT_BUCKET_NAME = "BucketName"

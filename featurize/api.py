@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from featurize_lambda.config import check_max_concurrency
 from featurize_lambda.core.settings import parse_features
 from featurize_lambda.errors import InputError
+from featurize_lambda.limits import check_max_concurrency
 
 from .client import RunFailed, Runner, RunResult, Target, new_run_name
 from .progress import watch_with_progress

@@ -21,9 +21,9 @@ from featurize import __version__
 from featurize.client import RunFailed, Runner, RunResult, Target, execution_name, new_run_name
 from featurize.progress import watch_with_progress
 from featurize.targets import TargetError, open_target
-from featurize_lambda.config import check_max_concurrency
 from featurize_lambda.core.features import parse_features
 from featurize_lambda.errors import InputError
+from featurize_lambda.limits import check_max_concurrency
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serverless tsfresh-compatible feature extraction.")
 out = Console()

@@ -821,3 +821,12 @@ def test_lambda_asset_is_only_the_runtime_code(cli_assembly: Path) -> None:
 def test_the_readme_documents_every_context_key() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert [key for key in DEFAULTS if f"`{key}`" not in readme] == []
+
+
+def test_building_the_stack_imports_no_data_library() -> None:
+    # The stack shares the handlers' limits (featurize_lambda.limits), not their pandas/pyarrow imports.
+    code = "import sys, cdk_app.stack; print(sorted(m for m in ('numpy', 'pandas', 'pyarrow') if m in sys.modules))"
+    python = str(REPO / ".venv" / "bin" / "python")
+    result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

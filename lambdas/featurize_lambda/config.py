@@ -13,6 +13,7 @@ from typing import Any
 from .core.settings import FeatureSpec, parse_features
 from .errors import InputError
 from .keys import OUTPUTS_PREFIX
+from .limits import DEFAULT_MAX_CONCURRENCY, ENV_MAX_CONCURRENCY, MAX_CONCURRENCY_LIMIT, check_max_concurrency
 
 #: Fields of the execution input, with their defaults. ``input`` is the only required one.
 INPUT_DEFAULTS: dict[str, Any] = {
@@ -28,36 +29,6 @@ INPUT_DEFAULTS: dict[str, Any] = {
     "tolerated_failure_percentage": 0,
     "max_concurrency": None,
 }
-
-#: Chunks computed at once (the Distributed Map's ``MaxConcurrency``) when neither the execution input nor
-#: the stack (``FEATURIZE_MAX_CONCURRENCY``, from the CDK context key ``max_concurrency``) says otherwise.
-DEFAULT_MAX_CONCURRENCY = 200
-
-#: The largest ``MaxConcurrency`` a Distributed Map accepts (AWS: up to 10,000 parallel child executions).
-MAX_CONCURRENCY_LIMIT = 10_000
-
-#: Environment variable holding the stack's default ``max_concurrency``.
-ENV_MAX_CONCURRENCY = "FEATURIZE_MAX_CONCURRENCY"
-
-
-def check_max_concurrency(value: Any, what: str = "max_concurrency") -> int:
-    """Validate a ``max_concurrency`` (a positive integer up to :data:`MAX_CONCURRENCY_LIMIT`).
-
-    0 is refused: Step Functions reads it as "no limit", which on a new account's Lambda concurrency
-    quota means throttling, not speed.
-
-    Raises
-    ------
-    InputError
-        Naming ``what``, for anything else.
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY_LIMIT:
-        raise InputError(
-            f"{what} must be a whole number from 1 to {MAX_CONCURRENCY_LIMIT} (chunks computed at once; 0 would "
-            f"mean unlimited, which Step Functions allows and a Lambda concurrency quota does not), got {value!r}"
-        )
-    return value
-
 
 @dataclass(frozen=True)
 class Environment:
