@@ -30,6 +30,7 @@ INPUT_DEFAULTS: dict[str, Any] = {
     "max_concurrency": None,
 }
 
+
 @dataclass(frozen=True)
 class Environment:
     """What a handler learns from its environment variables.
