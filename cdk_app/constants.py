@@ -11,6 +11,9 @@ from pathlib import Path
 from aws_cdk import Duration, Size
 from aws_cdk import aws_lambda as lambda_
 
+# The handlers own the max_concurrency default, bound and variable name (they validate it at run time).
+from featurize_lambda import limits as _handler_limits
+
 #: Repository root, resolved from this file (never from the working directory).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,9 +51,10 @@ FEATURES_HANDLER = "featurize_lambda.features.handler"
 REDUCE_HANDLER = "featurize_lambda.reduce.handler"
 
 # Partition streams the input through hash buckets spilled to /tmp (memory flat, ~270 MB measured at 30M
-# rows; the memory buys vCPU for parsing and sorting); Reduce concatenates every chunk result in memory.
-# Defaults, overridable by context (*_memory_mb).
-PARTITION_MEMORY_MB = 4096
+# rows; the memory buys vCPU for parsing and sorting); Reduce merges the chunk results block by block.
+# Defaults, overridable by context (*_memory_mb): 3,008 MB, the most a new account may give a function
+# ("New AWS accounts have reduced concurrency and memory quotas"); raise them once the quota is raised.
+PARTITION_MEMORY_MB = 3008
 PARTITION_TIMEOUT = Duration.minutes(15)  # the Lambda maximum
 PARTITION_EPHEMERAL_STORAGE = Size.mebibytes(10_240)  # /tmp: the spill files, ~8.4 bytes a row (the Lambda maximum)
 
@@ -60,9 +64,16 @@ FEATURES_MEMORY_MB = 1769
 FEATURES_TIMEOUT = Duration.minutes(5)
 FEATURES_EPHEMERAL_STORAGE = Size.mebibytes(512)  # /tmp, the Lambda default
 
-REDUCE_MEMORY_MB = 4096
+REDUCE_MEMORY_MB = 3008
 REDUCE_TIMEOUT = Duration.minutes(15)  # the Lambda maximum
 REDUCE_EPHEMERAL_STORAGE = Size.gibibytes(4)  # /tmp
+
+#: Default MaxConcurrency of the Distributed Map (context ``max_concurrency``); the execution input may
+#: override it per run. A new account's Lambda concurrency quota may be as low as 10: the throttling
+#: Retry of the ASL rides through that (at least 15 minutes of continuous throttling per chunk).
+MAX_CONCURRENCY = _handler_limits.DEFAULT_MAX_CONCURRENCY
+#: The largest MaxConcurrency of a Distributed Map.
+MAX_CONCURRENCY_LIMIT = _handler_limits.MAX_CONCURRENCY_LIMIT
 
 #: Lambda's memory range, MB.
 LAMBDA_MEMORY_RANGE_MB = (128, 10_240)
@@ -80,9 +91,18 @@ ABORT_MULTIPART_AFTER = Duration.days(1)
 ENV_BUCKET = "FEATURIZE_BUCKET"
 ENV_INPUT_BUCKETS = "FEATURIZE_INPUT_BUCKETS"
 ENV_OUTPUT_BUCKETS = "FEATURIZE_OUTPUT_BUCKETS"
+#: The stack's default max_concurrency, which the partition step echoes into its output for the Map.
+ENV_MAX_CONCURRENCY = _handler_limits.ENV_MAX_CONCURRENCY
 
 #: CloudFormation output keys, read by the client with DescribeStacks (keep stable).
 OUTPUT_BUCKET_NAME = "BucketName"
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
 OUTPUT_STATE_MACHINE_NAME = "StateMachineName"
 OUTPUT_CONSOLE_URL = "StateMachineConsoleUrl"
+
+#: The AWS console's domain per partition (for the console URL output).
+CONSOLE_DOMAINS = {
+    "aws": "console.aws.amazon.com",
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}

@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "partition_memory_mb": constants.PARTITION_MEMORY_MB,
     "features_memory_mb": constants.FEATURES_MEMORY_MB,
     "reduce_memory_mb": constants.REDUCE_MEMORY_MB,
+    "max_concurrency": constants.MAX_CONCURRENCY,
+    "input_kms_keys": [],
+    "output_kms_keys": [],
 }
 
 #: CloudWatch Logs accepts only these retention periods (days).
@@ -66,6 +69,8 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # S3 bucket naming rules (general purpose buckets): 3-63 chars, lowercase, digits, dots, hyphens.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
+# IAM grants KMS actions on key ARNs (an alias ARN would not match the key the bucket encrypts with).
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 
 
@@ -106,6 +111,21 @@ def _as_bucket_list(key: str, value: Any) -> tuple[str, ...]:
     if bad:
         raise _fail(key, f"not valid S3 bucket names: {bad}")
     return names
+
+
+def _as_key_arn_list(key: str, value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        value = json.loads(text) if text.startswith("[") else [part.strip() for part in text.split(",")]
+    if not isinstance(value, list | tuple) or not all(isinstance(arn, str) for arn in value):
+        raise _fail(key, f"expected a list of KMS key ARNs, got {value!r}")
+    arns = tuple(dict.fromkeys(arn for arn in value if arn))
+    bad = [arn for arn in arns if not _KMS_KEY_ARN.match(arn)]
+    if bad:
+        raise _fail(key, f"expected KMS key ARNs arn:aws:kms:<region>:<account>:key/<key id> (not aliases), got {bad}")
+    return arns
 
 
 def _as_optional_arn(key: str, value: Any) -> str | None:
@@ -162,7 +182,13 @@ class Settings:
     log_level : str
         ``POWERTOOLS_LOG_LEVEL`` of the functions.
     partition_memory_mb, features_memory_mb, reduce_memory_mb : int
-        Memory of each function, MB.
+        Memory of each function, MB (the defaults stay within a new account's 3,008 MB).
+    max_concurrency : int
+        Default ``MaxConcurrency`` of the Distributed Map (chunks computed at once), when the execution
+        input names none.
+    input_kms_keys, output_kms_keys : tuple of str
+        KMS key ARNs of the input and output buckets' encryption: the partition function may decrypt
+        with the first, the reduce function encrypt (GenerateDataKey) and decrypt with the second.
     """
 
     stack_name: str
@@ -183,6 +209,9 @@ class Settings:
     partition_memory_mb: int
     features_memory_mb: int
     reduce_memory_mb: int
+    max_concurrency: int = constants.MAX_CONCURRENCY
+    input_kms_keys: tuple[str, ...] = ()
+    output_kms_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> Settings:
@@ -233,4 +262,7 @@ class Settings:
             partition_memory_mb=_as_int("partition_memory_mb", value("partition_memory_mb"), low, high),
             features_memory_mb=_as_int("features_memory_mb", value("features_memory_mb"), low, high),
             reduce_memory_mb=_as_int("reduce_memory_mb", value("reduce_memory_mb"), low, high),
+            max_concurrency=_as_int("max_concurrency", value("max_concurrency"), 1, constants.MAX_CONCURRENCY_LIMIT),
+            input_kms_keys=_as_key_arn_list("input_kms_keys", value("input_kms_keys")),
+            output_kms_keys=_as_key_arn_list("output_kms_keys", value("output_kms_keys")),
         )

@@ -9,6 +9,7 @@ from aws_cdk import (
     Acknowledgment,
     ArnFormat,
     Aws,
+    CfnMapping,
     CfnOutput,
     Duration,
     Fn,
@@ -24,7 +25,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, IConstruct
 
 from featurize.workflow import PLACEHOLDERS, load_definition
-from featurize_lambda.keys import INPUTS_PREFIX, MAP_RESULTS_PREFIX, OUTPUTS_PREFIX, RUNS_PREFIX
+from featurize_lambda.keys import (
+    FAILURE_LIST_NAME,
+    INPUTS_PREFIX,
+    MAP_RESULTS_PREFIX,
+    OUTPUTS_PREFIX,
+    RUNS_PREFIX,
+)
 
 from . import constants
 from .settings import Settings
@@ -97,6 +104,8 @@ class FeaturizeStack(Stack):
         partition_env = common_env | {
             constants.ENV_INPUT_BUCKETS: Fn.join(",", self.input_bucket_names),
             constants.ENV_OUTPUT_BUCKETS: Fn.join(",", self.output_bucket_names),
+            # Echoed into the partition step's output, where the Map's MaxConcurrencyPath reads it.
+            constants.ENV_MAX_CONCURRENCY: str(settings.max_concurrency),
         }
         self.partition_function = self._function(
             _Role(
@@ -329,16 +338,41 @@ class FeaturizeStack(Stack):
         self.features_function.role.add_to_principal_policy(
             iam.PolicyStatement(sid="WriteResults", actions=["s3:PutObject"], resources=[runs_objects])
         )
+        # The output is uploaded in parts when large: a failed upload is aborted, not left to the lifecycle rule.
         self.reduce_function.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="WriteOutputs",
-                actions=["s3:PutObject"],
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                 resources=[
                     bucket.arn_for_objects(f"{OUTPUTS_PREFIX}*"),
                     *(b.arn_for_objects("*") for b in extra_outputs),
                 ],
             )
         )
+        # The run's failure list (every failed chunk), which a failed run's cause points to.
+        self.reduce_function.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteFailureLists",
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{RUNS_PREFIX}*/{FAILURE_LIST_NAME}")],
+            )
+        )
+        # Buckets encrypted with SSE-KMS: reading needs kms:Decrypt; writing needs kms:GenerateDataKey, and
+        # a multipart upload also kms:Decrypt (S3 decrypts the data key to assemble the parts).
+        if self.settings.input_kms_keys:
+            partition.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="DecryptInputs", actions=["kms:Decrypt"], resources=list(self.settings.input_kms_keys)
+                )
+            )
+        if self.settings.output_kms_keys:
+            self.reduce_function.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="EncryptOutputs",
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=list(self.settings.output_kms_keys),
+                )
+            )
 
         reason_runs = (
             "Scoped to the runs/ prefix of the stack's own bucket, where each run keeps its chunks, results "
@@ -363,15 +397,21 @@ class FeaturizeStack(Stack):
         _acknowledge(
             self.reduce_function.role,
             self._object_finding(bucket, f"{OUTPUTS_PREFIX}*"),
-            "Write-only (s3:PutObject) to the outputs/ prefix of the stack bucket, where each run "
-            "writes its result under a key chosen at run time.",
+            "Write-only (s3:PutObject, s3:AbortMultipartUpload) to the outputs/ prefix of the stack bucket, "
+            "where each run writes its result under a key chosen at run time.",
+        )
+        _acknowledge(
+            self.reduce_function.role,
+            self._object_finding(bucket, f"{RUNS_PREFIX}*/{FAILURE_LIST_NAME}"),
+            "Write-only (s3:PutObject) to the failure list of a run (runs/<execution>/failures.json), whose "
+            "execution name is only known at run time.",
         )
         for imported in extra_outputs:
             _acknowledge(
                 self.reduce_function.role,
                 f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{imported.bucket_name}/*]",
-                f"Write-only (s3:PutObject) to output bucket {imported.bucket_name}, granted by the "
-                "deployer with the output_buckets context key; output keys are chosen per run.",
+                f"Write-only (s3:PutObject, s3:AbortMultipartUpload) to output bucket {imported.bucket_name}, "
+                "granted by the deployer with the output_buckets context key; output keys are chosen per run.",
             )
 
     def _object_finding(self, bucket: s3.IBucket, pattern: str) -> str:
@@ -403,6 +443,8 @@ class FeaturizeStack(Stack):
         }
         substitutions = {key: fn.function_arn for key, fn in functions.items()}
         substitutions["BucketName"] = self.bucket.bucket_name
+        # The service integrations' ARNs (arn:<partition>:states:::s3:...) in the deploying account's partition.
+        substitutions["AwsPartition"] = Aws.PARTITION
         if set(substitutions) != set(PLACEHOLDERS):
             raise ValueError(f"substitutions {sorted(substitutions)} != placeholders {sorted(PLACEHOLDERS)}")
 
@@ -516,6 +558,12 @@ class FeaturizeStack(Stack):
             value=self.state_machine.state_machine_name,
             description="Name of the featurize state machine",
         )
+        # The console's domain differs per partition (aws-cn, aws-us-gov): looked up at deploy time.
+        domains = CfnMapping(
+            self,
+            "ConsoleDomain",
+            mapping={partition: {"Domain": domain} for partition, domain in constants.CONSOLE_DOMAINS.items()},
+        )
         CfnOutput(
             self,
             constants.OUTPUT_CONSOLE_URL,
@@ -524,7 +572,9 @@ class FeaturizeStack(Stack):
                 [
                     "https://",
                     Aws.REGION,
-                    ".console.aws.amazon.com/states/home?region=",
+                    ".",
+                    domains.find_in_map(Aws.PARTITION, "Domain"),
+                    "/states/home?region=",
                     Aws.REGION,
                     "#/statemachines/view/",
                     arn,

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from featurize_lambda.core.settings import parse_features
 from featurize_lambda.errors import InputError
+from featurize_lambda.limits import check_max_concurrency
 
 from .client import RunFailed, Runner, RunResult, Target, new_run_name
 from .progress import watch_with_progress
@@ -146,7 +147,7 @@ def _start_and_watch(
 
 def _execution_input(
     features: Any, column_id: str | None, column_sort: str | None, column_kind: str | None,
-    column_value: str | None, chunk_size: int | None,
+    column_value: str | None, chunk_size: int | None, max_concurrency: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     if column_id is None:
         raise InputError("You have to set the column_id which contains the ids of the different time series")
@@ -160,6 +161,8 @@ def _execution_input(
     }
     if chunk_size is not None:
         document["chunk_size"] = chunk_size
+    if max_concurrency is not None:
+        document["max_concurrency"] = check_max_concurrency(max_concurrency)
     return document
 
 
@@ -194,6 +197,7 @@ def extract_features(
     *,
     stack: str | None = None,
     endpoint: str | None = None,
+    max_concurrency: int | None = None,
 ) -> pd.DataFrame | list[tuple[Any, str, float]]:
     """tsfresh 0.21.2's ``extract_features``, computed by the featurize workflow.
 
@@ -213,6 +217,9 @@ def extract_features(
         Run on this deployed CloudFormation stack (AWS credentials as for boto3).
     endpoint : str, optional
         Run on a running ``featurize serve`` at this URL (with ``stack``: that stack on this endpoint).
+    max_concurrency : int, optional
+        Chunks computed at once (the Map's ``MaxConcurrency``, 1 to 10,000); default: the stack's
+        ``max_concurrency`` (200). Keep it below the account's Lambda concurrency quota.
 
     Returns
     -------
@@ -230,7 +237,9 @@ def extract_features(
     import pandas as pd
 
     features = _features_field(default_fc_parameters, kind_to_fc_parameters)
-    execution_input = _execution_input(features, column_id, column_sort, column_kind, column_value, chunksize)
+    execution_input = _execution_input(
+        features, column_id, column_sort, column_kind, column_value, chunksize, max_concurrency
+    )
     with _target(stack, endpoint, n_jobs) as target:
         runner, result = _start_and_watch(target, timeseries_container, execution_input, not disable_progressbar)
         with tempfile.TemporaryDirectory() as tmp:
@@ -257,6 +266,7 @@ def run(
     column_kind: str | None = None,
     column_value: str | None = "value",
     chunk_size: int | None = None,
+    max_concurrency: int | None = None,
     stack: str | None = None,
     endpoint: str | None = None,
     workers: int | None = None,
@@ -271,7 +281,7 @@ def run(
     output : str or path, optional
         An ``s3://`` URI, or a local path to download the output to; default: the target bucket's
         ``outputs/<execution name>/features.parquet`` (on the local engine it lives as long as the process).
-    features, column_id, column_sort, column_kind, column_value, chunk_size
+    features, column_id, column_sort, column_kind, column_value, chunk_size, max_concurrency
         As in the execution input (see the README).
 
     Returns
@@ -280,7 +290,9 @@ def run(
         Execution ARN, output URI, local output path, counts and seconds.
     """
     local = None if output is None or str(output).startswith("s3://") else Path(output)
-    execution_input = _execution_input(features, column_id, column_sort, column_kind, column_value, chunk_size)
+    execution_input = _execution_input(
+        features, column_id, column_sort, column_kind, column_value, chunk_size, max_concurrency
+    )
     if output is not None and local is None:
         execution_input["output"] = str(output)
     if local is not None and local.suffix.lower() not in (".parquet", ".pq", ".csv"):

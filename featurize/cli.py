@@ -23,6 +23,7 @@ from featurize.progress import watch_with_progress
 from featurize.targets import TargetError, open_target
 from featurize_lambda.core.features import parse_features
 from featurize_lambda.errors import InputError
+from featurize_lambda.limits import check_max_concurrency
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serverless tsfresh-compatible feature extraction.")
 out = Console()
@@ -161,6 +162,11 @@ def execute(
     tolerated = options.get("tolerated_failure_percentage")
     if tolerated is not None and not 0 <= tolerated <= 100:
         raise _refuse("--tolerated-failure-percentage must be from 0 to 100")
+    if options.get("max_concurrency") is not None:
+        try:
+            check_max_concurrency(options["max_concurrency"], "--max-concurrency")
+        except InputError as error:
+            raise _refuse(str(error)) from None
 
     if output is None:
         output = f"{_stem(input_.rstrip('/'))}.features.parquet"
@@ -300,6 +306,13 @@ def run(
         float | None,
         typer.Option(help="Share of chunks (%) that may fail and still give a partial output plus a failure list."),
     ] = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Chunks computed at once (the Map's MaxConcurrency; keep it below the account's Lambda "
+            "concurrency quota) \\[default: the stack's max_concurrency, 200]."
+        ),
+    ] = None,
     workers: WorkersOption = None,
     stack: StackOption = None,
     endpoint: EndpointOption = None,
@@ -316,6 +329,7 @@ def run(
         "chunk_size": chunk_size,
         "drop_nan": True if drop_nan else None,
         "tolerated_failure_percentage": tolerated_failure_percentage,
+        "max_concurrency": max_concurrency,
     }
     _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers))
 

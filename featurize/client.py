@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -32,14 +31,31 @@ class RunFailed(Exception):
         The human-readable cause (the handler's ``errorMessage`` when there is one).
     state : str or None
         The step that failed (``Partition``, ``Features``, ``Reduce``), when known.
+    failures : list of dict
+        Every failed chunk (``chunk``, ``ids``, ``error``, ``message``, ...) of a ``ChunkFailed`` run, read
+        from the run's failure list in S3 (the cause names only a few: Step Functions cuts a cause at
+        32,768 characters); empty for other errors or when the list cannot be read.
     chunks : list of int
-        The failed chunks named by the cause (``ChunkFailed``), else empty.
+        The indexes of the failed chunks (from ``failures``).
+    failure_list : str or None
+        The failure list's URI, when it was read.
     """
 
-    def __init__(self, error: str, cause: str, state: str | None, execution_arn: str, status: str) -> None:
+    def __init__(
+        self,
+        error: str,
+        cause: str,
+        state: str | None,
+        execution_arn: str,
+        status: str,
+        failures: list[dict[str, Any]] | None = None,
+        failure_list: str | None = None,
+    ) -> None:
         self.error, self.cause, self.state = error, cause, state
         self.execution_arn, self.status = execution_arn, status
-        self.chunks = [int(n) for n in re.findall(r"\bchunk (\d+) \(", cause)]
+        self.failures = list(failures or [])
+        self.chunks = [int(f["chunk"]) for f in self.failures]
+        self.failure_list = failure_list
         where = f" (in {state})" if state else ""
         super().__init__(f"{error}: {cause}{where}")
 
@@ -177,6 +193,20 @@ class Runner:
                 return FAIL_STATES[entered["name"]]
         return None
 
+    def failure_list(self, name: str) -> tuple[list[dict[str, Any]], str | None]:
+        """The failed chunks of run ``name`` from its failure list in the target's bucket, and its URI.
+
+        Empty (and None) when there is no bucket to read from or no list (a run that failed before Reduce).
+        """
+        if self.target.bucket is None:
+            return [], None
+        key = RunKeys(name).failure_list
+        try:
+            body = self.target.s3.get_object(Bucket=self.target.bucket, Key=key)["Body"].read()
+        except self.target.s3.exceptions.NoSuchKey:
+            return [], None
+        return list(json.loads(body).get("failures", [])), f"s3://{self.target.bucket}/{key}"
+
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most recent executions of the target's state machine (newest first)."""
         response = self.target.sfn.list_executions(stateMachineArn=self.target.state_machine_arn, maxResults=limit)
@@ -217,6 +247,7 @@ class Runner:
         if status != "SUCCEEDED":
             error = described.get("error") or status
             cause = _message(described.get("cause", "")) or f"the execution ended {status}"
-            raise RunFailed(error, cause, self._failed_state(execution_arn), execution_arn, status)
+            failures, listing = self.failure_list(name) if error == "ChunkFailed" else ([], None)
+            raise RunFailed(error, cause, self._failed_state(execution_arn), execution_arn, status, failures, listing)
         summary = json.loads(described.get("output") or "{}")
         return RunResult(execution_arn, name, summary.get("output", ""), summary, seconds)

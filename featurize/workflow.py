@@ -10,8 +10,13 @@ from pathlib import Path
 #: The state machine definition (Amazon States Language, JSONPath), with ``${...}`` placeholders.
 ASL_PATH = Path(__file__).resolve().parent.parent / "statemachine" / "featurize.asl.json"
 
-#: Every placeholder the definition uses: the three function ARNs and the bucket name.
-PLACEHOLDERS = ("PartitionFunctionArn", "FeaturesFunctionArn", "ReduceFunctionArn", "BucketName")
+#: Every placeholder the definition uses: the three function ARNs, the bucket name and the AWS partition
+#: of the service integrations' ARNs (``arn:${AwsPartition}:states:::s3:getObject``; ``aws``, ``aws-cn``,
+#: ``aws-us-gov``). The stack substitutes ``AWS::Partition`` there, the local engine ``aws``.
+PLACEHOLDERS = ("PartitionFunctionArn", "FeaturesFunctionArn", "ReduceFunctionArn", "BucketName", "AwsPartition")
+
+#: Substitutions that :func:`render` fills in when the caller names none: the local engine runs in ``aws``.
+LOCAL_DEFAULTS = {"AwsPartition": "aws"}
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
@@ -24,6 +29,11 @@ def load_definition() -> str:
 def render(substitutions: Mapping[str, str]) -> str:
     """The ASL text with every placeholder replaced (what the local engine creates its machine from).
 
+    Parameters
+    ----------
+    substitutions : mapping
+        Placeholder -> value; :data:`LOCAL_DEFAULTS` fill the placeholders it leaves out.
+
     Raises
     ------
     KeyError
@@ -31,8 +41,9 @@ def render(substitutions: Mapping[str, str]) -> str:
     """
     text = load_definition()
     used = set(_PLACEHOLDER.findall(text))
-    if used != set(substitutions):
-        raise KeyError(f"placeholders {sorted(used)} != substitutions {sorted(substitutions)}")
-    rendered = _PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], text)
+    given = dict(LOCAL_DEFAULTS) | dict(substitutions)
+    if used != set(given):
+        raise KeyError(f"placeholders {sorted(used)} != substitutions {sorted(given)}")
+    rendered = _PLACEHOLDER.sub(lambda m: given[m.group(1)], text)
     json.loads(rendered)
     return rendered

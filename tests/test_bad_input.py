@@ -54,6 +54,12 @@ CASES: dict[str, tuple[dict[str, bytes], list[str], int, str]] = {
         2,
         "--chunk-size must be a positive number of ids per chunk",
     ),
+    "max concurrency zero (unlimited on AWS)": (
+        {"in.csv": csv_text(GOOD).encode()},
+        ["{dir}/in.csv", "--max-concurrency", "0"],
+        2,
+        "--max-concurrency must be a whole number from 1 to 10000",
+    ),
     "tolerance out of range": (
         {"in.csv": csv_text(GOOD).encode()},
         ["{dir}/in.csv", "--tolerated-failure-percentage", "150"],
@@ -189,6 +195,9 @@ def test_bad_input_exits_with_its_code_and_one_line(engine, tmp_path, case):
         ({"features": {"meen": None}}, "unknown feature calculator 'meen'"),
         ({"output": "s3://featurize-local/data/bad.parquet"}, "output must differ from input"),
         ({"input": "s3://featurize-local/data/nothing-here.parquet"}, "does not exist"),
+        ({"max_concurrency": 0}, "max_concurrency must be a whole number from 1 to 10000 (chunks computed at once; 0"),
+        ({"max_concurrency": -2}, "max_concurrency must be a whole number from 1 to 10000"),
+        ({"max_concurrency": "8"}, "max_concurrency must be a whole number from 1 to 10000"),
     ],
 )
 def test_bad_execution_input_fails_the_execution_at_partition(engine, execution_input, message):
@@ -206,6 +215,29 @@ def test_bad_execution_input_fails_the_execution_at_partition(engine, execution_
     assert s3.get_object(Bucket="featurize-local", Key="data/bad.parquet")["Body"].read() == body
     name = arn.rsplit(":", 1)[1]
     assert s3.list_objects_v2(Bucket="featurize-local", Prefix=f"runs/{name}/").get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("document", "kind"),
+    [('"s3://featurize-local/data/bad.parquet"', "string"), ('["s3://featurize-local/data/bad.parquet"]', "array"),
+     ("42", "number"), ("true", "boolean"), ("null", "null")],
+)  # fmt: skip
+def test_a_non_object_execution_input_fails_with_input_error_not_a_runtime_error(engine, document, kind):
+    """Step Functions accepts any JSON as an execution input; only an object is a featurize input. The
+    Partition Catch keeps the error with ResultPath "$" (a "$.error" path cannot be set on a string)."""
+    sfn = engine.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=engine.info.state_machine_arn, name=f"bad-{uuid.uuid4().hex[:8]}", input=document
+    )["executionArn"]
+    described = wait(sfn, arn)
+    assert described["status"] == "FAILED" and described["error"] == "InputError", described.get("cause")
+    message = json.loads(described["cause"])["errorMessage"]
+    assert message == (
+        f'the execution input must be a JSON object, e.g. {{"input": "s3://bucket/key"}}, got a JSON {kind}'
+    )
+    history = sfn.get_execution_history(executionArn=arn)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered == ["Partition", "PartitionFailed"]
 
 
 def test_drop_nan_runs_and_equals_tsfresh_on_the_cleaned_input(engine, tmp_path):

@@ -13,9 +13,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from featurize import RunFailed
+from featurize import run as run_api
 from featurize.cli import app
 from featurize.engine import Fault, LocalEngine
+from featurize.workflow import load_definition
 from featurize_lambda.keys import RunKeys
+from featurize_lambda.reduce import _describe
 
 from .conftest import assert_matches_oracle, make_long, tsfresh_minimal, wait
 
@@ -27,7 +31,7 @@ FRAME = make_long(n_ids=12, n_points=30, seed=13)
 
 @pytest.fixture(scope="module")
 def engine():
-    # Retry waits of the ASL (2 s, doubling, up to 60 s) scaled down 1,000 times: same policy, no waiting.
+    # Retry waits of the ASL (5 s, doubling, up to 60 s) scaled down 1,000 times: same policy, no waiting.
     with LocalEngine(workers=2, retry_wait_scale=0.001) as running:
         yield running
 
@@ -36,6 +40,16 @@ def engine():
 def no_faults_left(engine):
     yield
     engine.clear_faults()
+
+
+def _throttling_retries() -> int:
+    task = json.loads(load_definition())["States"]["Features"]["ItemProcessor"]["States"]["ComputeFeatures"]
+    [retrier] = [r for r in task["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]
+    return retrier["MaxAttempts"]
+
+
+#: The ASL's throttling retries of a chunk (40: at least 15 minutes of throttling, see tests/test_stack.py).
+THROTTLING_RETRIES = _throttling_retries()
 
 
 def featurize(engine, tmp_path, *args):
@@ -76,7 +90,7 @@ def test_a_permanently_throttled_chunk_fails_the_run_naming_it_after_every_retry
     result = featurize(engine, tmp_path)
 
     assert result.exit_code == 1
-    assert fault.injected == 7  # the first attempt and the ASL's 6 retries
+    assert fault.injected == 1 + THROTTLING_RETRIES  # the first attempt and every throttling retry of the ASL
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: ChunkFailed: 1 of 4 chunk(s) failed: chunk 2 (")
     assert "3 ids, s3://featurize-local/runs/" in line and "/chunks/00002.parquet" in line
@@ -177,3 +191,62 @@ def test_a_fault_on_a_running_engine_reaches_a_boto3_started_execution(engine):
     described = wait(sfn, arn)
     assert described["status"] == "SUCCEEDED" and fault.injected == 3
     assert json.loads(described["output"])["ids"] == 12
+
+
+def test_a_service_error_retry_covers_client_execution_timeouts(engine, tmp_path):
+    fault = Fault("features", chunk=0, times=2, error="Lambda.ClientExecutionTimeoutException")
+    engine.inject(fault)
+    result = featurize(engine, tmp_path)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert fault.injected == 2
+    assert_matches_oracle(pd.read_parquet(tmp_path / "out.parquet").set_index("id"), oracle())
+
+
+def test_150_failed_chunks_are_read_from_the_failure_list_not_the_cut_cause(engine):
+    """A cause naming 150 failed chunks would pass Step Functions' 32,768 characters (where AWS cuts it):
+    the cause names three and the failure list in S3; the client's RunFailed carries all 150."""
+    frame = make_long(n_ids=150, n_points=3, seed=5)
+    engine.inject(Fault("features", times=None, error="Runtime.OutOfMemory"))
+    with pytest.raises(RunFailed) as raised:
+        run_api(frame, endpoint=engine.endpoint_url, chunk_size=1, progress=False)
+    failure = raised.value
+    assert failure.error == "ChunkFailed" and failure.state == "Reduce"
+    assert failure.chunks == list(range(150))
+    assert len(failure.cause) < 2_000 and "; and 147 more." in failure.cause
+    name = failure.execution_arn.rsplit(":", 1)[1]
+    assert failure.failure_list == f"s3://featurize-local/{RunKeys(name).failure_list}"
+    assert failure.failure_list in failure.cause
+    # What a cause naming every chunk would have needed: more than Step Functions keeps.
+    assert len("; ".join(_describe(f) for f in failure.failures)) > 32_768
+    by_chunk = {f["chunk"]: f for f in failure.failures}
+    s3 = engine.client("s3")
+    for index in (0, 77, 149):
+        chunk = pd.read_parquet(io.BytesIO(s3.get_object(Bucket="featurize-local", Key=RunKeys(name).chunk(index))[
+            "Body"].read()))  # fmt: skip
+        assert by_chunk[index]["ids"] == chunk["id"].unique().tolist() and by_chunk[index]["error"] == "NoResult"
+    assert sorted(i for f in failure.failures for i in f["ids"]) == sorted(frame["id"].unique())
+
+
+@pytest.mark.parametrize(("args", "expected"), [((), 200), (("--max-concurrency", 2), 2)])
+def test_max_concurrency_reaches_the_map_run(engine, tmp_path, args, expected):
+    """The Map's MaxConcurrencyPath reads the partition step's output: the run's value, else the default."""
+    result = featurize(engine, tmp_path, *args)
+    assert result.exit_code == 0, result.output + result.stderr
+    arn = result.stderr.split("started ", 1)[1].split()[0]
+    sfn = engine.client("stepfunctions")
+    [map_run] = sfn.list_map_runs(executionArn=arn)["mapRuns"]
+    assert sfn.describe_map_run(mapRunArn=map_run["mapRunArn"])["maxConcurrency"] == expected
+    assert_matches_oracle(pd.read_parquet(tmp_path / "out.parquet").set_index("id"), oracle())
+
+
+def test_the_python_api_passes_max_concurrency_and_refuses_zero(engine):
+    from featurize import InputError, extract_features
+
+    done = run_api(FRAME, endpoint=engine.endpoint_url, chunk_size=3, max_concurrency=3, progress=False)
+    sfn = engine.client("stepfunctions")
+    [map_run] = sfn.list_map_runs(executionArn=done.execution_arn)["mapRuns"]
+    assert sfn.describe_map_run(mapRunArn=map_run["mapRunArn"])["maxConcurrency"] == 3
+    with pytest.raises(InputError, match="max_concurrency must be a whole number from 1 to 10000 .* got 0"):
+        extract_features(FRAME, column_id="id", column_sort="time", endpoint=engine.endpoint_url, max_concurrency=0)
+    with pytest.raises(InputError, match="max_concurrency must be a whole number .* got -1"):
+        run_api(FRAME, endpoint=engine.endpoint_url, max_concurrency=-1, progress=False)

@@ -95,6 +95,16 @@ def test_partition_writes_chunks_of_whole_ids_then_the_manifest(s3, key):
         ({"input": "data/in.parquet"}, "s3:// URI"),
         ({"input": "s3://data/in.parquet", "features": "everything"}, "unknown feature preset"),
         ({"input": "s3://data/in.parquet", "column_id": "ident"}, "id column 'ident'"),
+        ({"input": "s3://data/in.parquet", "max_concurrency": 0}, "max_concurrency must be a whole number from 1"),
+        ({"input": "s3://data/in.parquet", "max_concurrency": -5}, "max_concurrency must be a whole number from 1"),
+        ({"input": "s3://data/in.parquet", "max_concurrency": "10"}, "max_concurrency must be a whole number"),
+        ({"input": "s3://data/in.parquet", "max_concurrency": 2.5}, "max_concurrency must be a whole number"),
+        ({"input": "s3://data/in.parquet", "max_concurrency": True}, "max_concurrency must be a whole number"),
+        ({"input": "s3://data/in.parquet", "max_concurrency": 10_001}, "from 1 to 10000"),
+        ("s3://data/in.parquet", "the execution input must be a JSON object, .* got a JSON string"),
+        (["s3://data/in.parquet"], "the execution input must be a JSON object, .* got a JSON array"),
+        (42, "the execution input must be a JSON object, .* got a JSON number"),
+        (None, "the execution input must be a JSON object, .* got a JSON null"),
     ],
 )
 def test_partition_rejects_bad_input_before_writing_anything(s3, execution_input, message):
@@ -170,7 +180,40 @@ def test_reduce_names_failed_and_dead_chunks(s3):
     assert "chunk 1 (" in message and "MemoryError: too big" in message
     assert "chunk 2 (" in message and "the Lambda died" in message
     assert "chunk 0 (" not in message
+    assert f"listed in s3://{BUCKET}/runs/run-1/failures.json" in message
     assert keys_under(s3, "outputs/") == []
+    listing = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.failure_list)["Body"].read())
+    assert [(f["chunk"], f["error"]) for f in listing["failures"]] == [(1, "MemoryError"), (2, "NoResult")]
+    assert listing["failed_chunks"] == 2 and listing["chunks"] == 3 and listing["failed_ids"] == 4
+
+
+def test_many_failed_chunks_keep_the_cause_short_and_every_chunk_is_listed_in_s3(s3):
+    """Step Functions cuts a cause at 32,768 characters: 150 failed chunks with 400-character messages
+    would need more than 60,000; the cause names three and the failure list holds all 150."""
+    frame = make_long(n_ids=150, n_points=3, seed=21)
+    summary = run_partition(s3, frame, chunk_size=1)
+    assert summary["chunks"] == 150
+    messages = {i: f"chunk {i} ran out of memory: " + "x" * 400 for i in range(150)}
+    for i, text in messages.items():
+        record = {"chunk": i, "error": "MemoryError", "message": text}
+        s3.put_object(Bucket=BUCKET, Key=KEYS.failure(i), Body=json.dumps(record))
+    assert sum(len(text) for text in messages.values()) > 32_768
+
+    with pytest.raises(ChunkFailed) as failure:
+        reduce(summary, ENV, s3)
+    cause = str(failure.value)
+    assert len(cause) < 4_000
+    assert cause.startswith("150 of 150 chunk(s) failed: chunk 0 (") and "; chunk 2 (" in cause
+    assert "chunk 3 (" not in cause and "; and 147 more." in cause
+    assert f"s3://{BUCKET}/{KEYS.failure_list}" in cause
+
+    listing = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.failure_list)["Body"].read())
+    assert listing["failed_chunks"] == 150 and listing["failed_ids"] == 150
+    chunk_ids = {i: read_parquet(s3, BUCKET, KEYS.chunk(i))["id"].unique().tolist() for i in range(150)}
+    assert {f["chunk"]: (f["ids"], f["error"], f["message"]) for f in listing["failures"]} == {
+        i: (chunk_ids[i], "MemoryError", messages[i]) for i in range(150)
+    }
+    assert sorted(i for ids in chunk_ids.values() for i in ids) == sorted(frame["id"].unique())
 
 
 def test_reduce_ignores_a_stale_failure_record_when_a_retry_succeeded(s3):
@@ -220,6 +263,29 @@ def test_environment_parses_granted_bucket_lists():
     )
     assert env == Environment("b", ("b", "in1", "in2"), ("b",))
     assert Environment.from_env({"FEATURIZE_BUCKET": "b"}) == Environment("b", None, None)
+
+
+def test_environment_parses_the_stacks_max_concurrency():
+    assert Environment.from_env({"FEATURIZE_BUCKET": "b"}).max_concurrency == 200
+    assert Environment.from_env({"FEATURIZE_BUCKET": "b", "FEATURIZE_MAX_CONCURRENCY": "12"}).max_concurrency == 12
+    for bad in ("0", "-3", "ten", "10001"):
+        with pytest.raises(RuntimeError, match="FEATURIZE_MAX_CONCURRENCY"):
+            Environment.from_env({"FEATURIZE_BUCKET": "b", "FEATURIZE_MAX_CONCURRENCY": bad})
+
+
+@pytest.mark.parametrize(
+    ("env", "execution_input", "expected"),
+    [(ENV, {}, 200), (Environment(BUCKET, max_concurrency=7), {}, 7),
+     (Environment(BUCKET, max_concurrency=7), {"max_concurrency": 3}, 3), (ENV, {"max_concurrency": 500}, 500)],
+)  # fmt: skip
+def test_partition_always_writes_the_maps_max_concurrency(s3, env, execution_input, expected):
+    """The Map's MaxConcurrencyPath must resolve: the execution input's value, else the stack's default."""
+    uri = put_frame(s3, "in.parquet", make_long(n_ids=2))
+    summary = partition({"input": {"input": uri, **execution_input}, "execution_name": "run-1"}, env, s3)
+    assert summary["max_concurrency"] == expected
+    assert json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS.config)["Body"].read())["config"][
+        "max_concurrency"
+    ] == execution_input.get("max_concurrency")
 
 
 SMALL = Limits(target_rows=60, bucket_rows=150, buffer_rows=100, batch_rows=50, max_chunk_rows=2_000)

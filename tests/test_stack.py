@@ -69,7 +69,18 @@ VARIANT_CONTEXT = {
     "powertools_layer_arn": "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:9",
     "features_memory_mb": "3538",
     "log_level": "debug",
+    "max_concurrency": "10",
+    "reduce_memory_mb": "10240",
+    "input_kms_keys": "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "output_kms_keys": '["arn:aws:kms:eu-west-1:444455556666:key/abcd1234-ab12-cd34-ef56-abcdef123456"]',
 }
+
+#: The most memory a new account may give a function ("New AWS accounts have reduced concurrency and
+#: memory quotas"): the defaults must deploy there.
+NEW_ACCOUNT_MEMORY_MB = 3008
+
+#: The throttling a chunk must ride through (a new account's Lambda concurrency quota may be 10).
+THROTTLING_SURVIVAL_S = 15 * 60
 
 
 @dataclass
@@ -122,6 +133,8 @@ def _render(value: Any) -> Any:
             return f"<select {arg[0]} of {_render(arg[1])}>"
         if fn == "Fn::Split":
             return f"<split {arg[0]} {_render(arg[1])}>"
+        if fn == "Fn::FindInMap":
+            return f"<{arg[0]}[{_render(arg[1])}].{arg[2]}>"
     raise AssertionError(f"unexpected intrinsic {value!r}")
 
 
@@ -244,6 +257,7 @@ def test_function_environment(default: Synth, role: str) -> None:
     }
     if role == "partition":
         expected |= {"FEATURIZE_INPUT_BUCKETS": bucket, "FEATURIZE_OUTPUT_BUCKETS": bucket}
+        expected |= {"FEATURIZE_MAX_CONCURRENCY": str(DEFAULTS["max_concurrency"])}
     assert {k: _render(v) for k, v in variables.items()} == expected
 
 
@@ -253,6 +267,7 @@ def test_granted_bucket_lists_follow_context(variant: Synth) -> None:
     assert _render(variables["FEATURIZE_INPUT_BUCKETS"]) == f"{bucket},my-input-a,my-input-b"
     assert _render(variables["FEATURIZE_OUTPUT_BUCKETS"]) == f"{bucket},my-output"
     assert variables["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+    assert variables["FEATURIZE_MAX_CONCURRENCY"] == "10"
 
 
 @pytest.mark.parametrize("role", ["partition", "features", "reduce"])
@@ -357,6 +372,8 @@ def test_s3_permissions_per_role(default: Synth) -> None:
             ("s3:GetObject", f"{bucket}/runs/*"),
             ("s3:ListBucket", bucket),
             ("s3:PutObject", f"{bucket}/outputs/*"),
+            ("s3:AbortMultipartUpload", f"{bucket}/outputs/*"),  # the output is uploaded in parts
+            ("s3:PutObject", f"{bucket}/runs/*/failures.json"),  # the run's failure list
         },
         "state machine": {
             ("s3:GetObject", f"{bucket}/runs/*"),
@@ -378,6 +395,7 @@ def test_extra_buckets_are_granted_to_the_right_function_only(variant: Synth) ->
         assert ("s3:ListBucket", f"arn:<AWS::Partition>:s3:::{name}") in partition
         assert not [p for p in partition if name in p[1] and p[0] != "s3:GetObject" and p[0] != "s3:ListBucket"]
     assert ("s3:PutObject", "arn:<AWS::Partition>:s3:::my-output/*") in reduce
+    assert ("s3:AbortMultipartUpload", "arn:<AWS::Partition>:s3:::my-output/*") in reduce
     everything = json.dumps(variant.doc)
     assert everything.count("my-output") == everything.count(":s3:::my-output/*") + 1  # + the env list
     for other in ("features",):
@@ -472,6 +490,7 @@ def test_definition_is_the_asl_file_with_substitutions(default: Synth) -> None:
         "FeaturesFunctionArn": f"<{functions['features']}.Arn>",
         "ReduceFunctionArn": f"<{functions['reduce']}.Arn>",
         "BucketName": f"<{default.logical_id(default.stack.bucket)}>",
+        "AwsPartition": "<AWS::Partition>",
     }
 
 
@@ -495,8 +514,14 @@ def test_outputs(default: Synth) -> None:
         "BucketName": f"<{default.logical_id(default.stack.bucket)}>",
         "StateMachineArn": f"<{machine}>",
         "StateMachineName": f"<{machine}.Name>",
-        "StateMachineConsoleUrl": "https://<AWS::Region>.console.aws.amazon.com/states/home?region=<AWS::Region>"
-        f"#/statemachines/view/<{machine}>",
+        "StateMachineConsoleUrl": "https://<AWS::Region>.<ConsoleDomain[<AWS::Partition>].Domain>/states/home"
+        f"?region=<AWS::Region>#/statemachines/view/<{machine}>",
+    }
+    # The console of each partition: aws-cn and aws-us-gov have their own domains.
+    assert default.doc["Mappings"]["ConsoleDomain"] == {
+        "aws": {"Domain": "console.aws.amazon.com"},
+        "aws-cn": {"Domain": "console.amazonaws.cn"},
+        "aws-us-gov": {"Domain": "console.amazonaws-us-gov.com"},
     }
     assert set(outputs) == {
         constants.OUTPUT_BUCKET_NAME,
@@ -504,6 +529,110 @@ def test_outputs(default: Synth) -> None:
         constants.OUTPUT_STATE_MACHINE_NAME,
         constants.OUTPUT_CONSOLE_URL,
     }
+
+
+# -- quotas of a new account, KMS, partitions (issue 12) --------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["partition", "features", "reduce"])
+def test_default_memory_deploys_on_a_new_account(default: Synth, role: str) -> None:
+    assert _function_properties(default, role)["MemorySize"] <= NEW_ACCOUNT_MEMORY_MB
+    assert DEFAULTS[f"{role}_memory_mb"] <= NEW_ACCOUNT_MEMORY_MB
+    assert DEFAULTS["partition_memory_mb"] == DEFAULTS["reduce_memory_mb"] == NEW_ACCOUNT_MEMORY_MB
+
+
+def test_memory_above_the_new_account_cap_by_context(variant: Synth) -> None:
+    assert _function_properties(variant, "reduce")["MemorySize"] == 10240
+
+
+def _definition(synth: Synth) -> dict[str, Any]:
+    machine = synth.doc["Resources"][synth.logical_id(synth.stack.state_machine)]["Properties"]
+    return json.loads(machine["DefinitionString"])
+
+
+def _tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every Task state of the definition, the Map's inner ones included."""
+    found = {}
+    for name, state in definition["States"].items():
+        if state["Type"] == "Task":
+            found[name] = state
+        if state["Type"] == "Map":
+            found |= _tasks(state["ItemProcessor"])
+    return found
+
+
+def _expected_retry_wait_s(retrier: dict[str, Any]) -> tuple[float, float]:
+    """Mean and standard deviation of a retrier's total wait when every attempt fails.
+
+    The n-th wait is IntervalSeconds x BackoffRate^(n-1), capped at MaxDelaySeconds. With JitterStrategy
+    FULL, Step Functions waits a uniformly random time between 0 and that delay (the assumption: AWS's
+    "full jitter"; moto 5.2.5 implements exactly this), so each wait's mean is half the capped delay and
+    its variance the delay squared over 12; the waits are independent.
+    """
+    interval, rate = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+    cap = retrier.get("MaxDelaySeconds", float("inf"))
+    delays = [min(interval * rate**n, cap) for n in range(retrier.get("MaxAttempts", 3))]
+    if retrier.get("JitterStrategy") == "FULL":
+        return sum(d / 2 for d in delays), sum(d * d / 12 for d in delays) ** 0.5
+    return float(sum(delays)), 0.0
+
+
+def test_retry_wait_model_matches_a_hand_computed_policy() -> None:
+    # 5, 10, 20, 40, then 60 s capped: the oracle is the arithmetic, written out.
+    policy = {"IntervalSeconds": 5, "MaxAttempts": 6, "BackoffRate": 2.0, "MaxDelaySeconds": 60}
+    assert _expected_retry_wait_s(policy) == (5 + 10 + 20 + 40 + 60 + 60, 0.0)
+    mean, std = _expected_retry_wait_s(policy | {"JitterStrategy": "FULL"})
+    assert mean == pytest.approx(195 / 2)
+    assert std == pytest.approx((sum(d * d for d in (5, 10, 20, 40, 60, 60)) / 12) ** 0.5)
+    # The policy before issue 12 (6 attempts from 2 s) gave up after about a minute of throttling.
+    old = {"IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2.0, "MaxDelaySeconds": 60, "JitterStrategy": "FULL"}
+    assert _expected_retry_wait_s(old)[0] == pytest.approx((2 + 4 + 8 + 16 + 32 + 60) / 2)
+
+
+def test_every_task_rides_through_15_minutes_of_throttling(default: Synth) -> None:
+    """A chunk survives a new account's concurrency quota (as low as 10): the throttling Retry of every
+    Task waits at least 15 minutes in expectation, and still does two standard deviations below it."""
+    tasks = _tasks(_definition(default))
+    assert set(tasks) == {"Partition", "ComputeFeatures", "Reduce"}
+    for name, task in tasks.items():
+        [throttling] = [r for r in task["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]
+        mean, std = _expected_retry_wait_s(throttling)
+        assert mean >= THROTTLING_SURVIVAL_S, (name, mean)
+        assert mean - 2 * std >= THROTTLING_SURVIVAL_S, (name, mean, std)
+        retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+        assert "Lambda.ClientExecutionTimeoutException" in retried, name
+
+
+def test_the_map_reads_max_concurrency_from_the_partition_output(default: Synth) -> None:
+    features = _definition(default)["States"]["Features"]
+    assert features["MaxConcurrencyPath"] == "$.max_concurrency" and "MaxConcurrency" not in features
+    assert DEFAULTS["max_concurrency"] == 200
+
+
+def test_definition_arns_follow_the_deploying_partition(default: Synth) -> None:
+    definition = _definition(default)
+    text = json.dumps(definition)
+    assert "arn:aws:" not in text
+    features = definition["States"]["Features"]
+    assert features["ItemReader"]["Resource"] == "arn:${AwsPartition}:states:::s3:getObject"
+    assert features["ResultWriter"]["Resource"] == "arn:${AwsPartition}:states:::s3:putObject"
+
+
+def test_no_kms_grant_without_keys(default: Synth) -> None:
+    assert not [s for _, s in _statements(default) if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+
+
+def test_kms_keys_are_granted_to_the_function_that_uses_them(variant: Synth) -> None:
+    roles = {name: _role_of(variant, fn) for name, fn in _functions(variant).items()}
+    input_key = VARIANT_CONTEXT["input_kms_keys"]
+    [output_key] = json.loads(VARIANT_CONTEXT["output_kms_keys"])
+    assert _permissions(variant, roles["partition"], "kms:") == {("kms:Decrypt", input_key)}
+    # A multipart upload under SSE-KMS needs both: a data key per upload, decrypted again for each part.
+    assert _permissions(variant, roles["reduce"], "kms:") == {("kms:GenerateDataKey", output_key),
+                                                              ("kms:Decrypt", output_key)}  # fmt: skip
+    assert _permissions(variant, roles["features"], "kms:") == set()
+    machine_role = variant.stack.get_logical_id(variant.stack.state_machine.role.node.default_child)
+    assert _permissions(variant, machine_role, "kms:") == set()
 
 
 # -- context and cdk.json ---------------------------------------------------------------------------------
@@ -539,6 +668,11 @@ def test_feature_flags_reach_apps_built_outside_the_cli(default: Synth) -> None:
         ("pandas_layer_arn", "arn:aws:lambda:eu-west-1:1:layer:x", "layer version ARN"),
         ("features_memory_mb", 64, "between 128 and 10240"),
         ("versioned", "yes", "expected true or false"),
+        ("max_concurrency", 0, "between 1 and 10000"),
+        ("max_concurrency", "-1", "expected an integer"),
+        ("input_kms_keys", "arn:aws:kms:eu-west-1:111122223333:alias/data", "not aliases"),
+        ("output_kms_keys", "my-key", "KMS key ARNs"),
+        ("output_kms_keys", 7, "list of KMS key ARNs"),
     ],
 )
 def test_invalid_context_names_the_key(key: str, value: Any, message: str) -> None:
@@ -554,6 +688,9 @@ def test_context_strings_from_the_cli_are_parsed() -> None:
     assert settings.output_buckets == ("my-output",)
     assert settings.versioned is True and settings.auto_delete_objects is True
     assert settings.log_level == "DEBUG"
+    assert settings.max_concurrency == 10 and settings.reduce_memory_mb == 10240
+    assert settings.input_kms_keys == (VARIANT_CONTEXT["input_kms_keys"],)
+    assert settings.output_kms_keys == tuple(json.loads(VARIANT_CONTEXT["output_kms_keys"]))
     assert Settings.from_context({}.get) == Settings.from_context(DEFAULTS.get)
 
 
@@ -684,3 +821,12 @@ def test_lambda_asset_is_only_the_runtime_code(cli_assembly: Path) -> None:
 def test_the_readme_documents_every_context_key() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert [key for key in DEFAULTS if f"`{key}`" not in readme] == []
+
+
+def test_building_the_stack_imports_no_data_library() -> None:
+    # The stack shares the handlers' limits (featurize_lambda.limits), not their pandas/pyarrow imports.
+    code = "import sys, cdk_app.stack; print(sorted(m for m in ('numpy', 'pandas', 'pyarrow') if m in sys.modules))"
+    python = str(REPO / ".venv" / "bin" / "python")
+    result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

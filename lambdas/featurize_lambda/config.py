@@ -13,6 +13,7 @@ from typing import Any
 from .core.settings import FeatureSpec, parse_features
 from .errors import InputError
 from .keys import OUTPUTS_PREFIX
+from .limits import DEFAULT_MAX_CONCURRENCY, ENV_MAX_CONCURRENCY, MAX_CONCURRENCY_LIMIT, check_max_concurrency
 
 #: Fields of the execution input, with their defaults. ``input`` is the only required one.
 INPUT_DEFAULTS: dict[str, Any] = {
@@ -26,6 +27,7 @@ INPUT_DEFAULTS: dict[str, Any] = {
     "chunk_size": None,
     "drop_nan": False,
     "tolerated_failure_percentage": 0,
+    "max_concurrency": None,
 }
 
 
@@ -40,11 +42,14 @@ class Environment:
     input_buckets, output_buckets : tuple of str, optional
         The buckets this deployment may read inputs from and write outputs to (the stack bucket
         included); None means unrestricted (the local engine).
+    max_concurrency : int
+        The deployment's default ``max_concurrency`` (chunks computed at once).
     """
 
     bucket: str
     input_buckets: tuple[str, ...] | None = None
     output_buckets: tuple[str, ...] | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Environment:
@@ -57,7 +62,15 @@ class Environment:
             value = environ.get(name)
             return None if value is None else tuple(b for b in value.split(",") if b)
 
-        return cls(bucket, buckets("FEATURIZE_INPUT_BUCKETS"), buckets("FEATURIZE_OUTPUT_BUCKETS"))
+        raw = environ.get(ENV_MAX_CONCURRENCY, str(DEFAULT_MAX_CONCURRENCY))
+        try:
+            max_concurrency = check_max_concurrency(int(raw), ENV_MAX_CONCURRENCY)
+        except (ValueError, InputError):
+            raise RuntimeError(
+                f"{ENV_MAX_CONCURRENCY}={raw!r} is not a whole number from 1 to {MAX_CONCURRENCY_LIMIT}: the function "
+                "was deployed with a bad max_concurrency"
+            ) from None
+        return cls(bucket, buckets("FEATURIZE_INPUT_BUCKETS"), buckets("FEATURIZE_OUTPUT_BUCKETS"), max_concurrency)
 
     def check_granted(self, uri: str, what: str) -> None:
         """Fail fast if the stack was not granted access to the bucket of ``uri``.
@@ -105,6 +118,21 @@ def parse_s3_uri(uri: str, what: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type (what the user sent, in their terms)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    return type(value).__name__
+
+
 def _optional_str(raw: Mapping[str, Any], name: str) -> str | None:
     value = raw.get(name, INPUT_DEFAULTS[name])
     if value is not None and (not isinstance(value, str) or not value):
@@ -133,6 +161,7 @@ class RunConfig:
     column_value_explicit: bool = False
     drop_nan: bool = False
     tolerated_failure_percentage: float = 0.0
+    max_concurrency: int | None = None
 
     @classmethod
     def from_input(cls, raw: Any) -> RunConfig:
@@ -144,7 +173,10 @@ class RunConfig:
             For an unknown field, a missing ``input``, or a field of the wrong type.
         """
         if not isinstance(raw, Mapping):
-            raise InputError(f"the execution input must be a JSON object, got {type(raw).__name__}")
+            raise InputError(
+                'the execution input must be a JSON object, e.g. {"input": "s3://bucket/key"}, got a JSON '
+                f"{_json_type(raw)}"
+            )
         unknown = sorted(set(raw) - set(INPUT_DEFAULTS))
         if unknown:
             raise InputError(f"unknown execution input field(s) {unknown}; known: {sorted(INPUT_DEFAULTS)}")
@@ -175,6 +207,9 @@ class RunConfig:
                 f"tolerated_failure_percentage must be a number from 0 to 100 (the share of chunks that may fail "
                 f"and still give a partial output), got {tolerated!r}"
             )
+        max_concurrency = raw.get("max_concurrency")
+        if max_concurrency is not None:
+            check_max_concurrency(max_concurrency)
         return cls(
             input=raw["input"],
             output=output,
@@ -188,6 +223,7 @@ class RunConfig:
             column_value_explicit="column_value" in raw,
             drop_nan=drop_nan,
             tolerated_failure_percentage=float(tolerated),
+            max_concurrency=max_concurrency,
         )
 
     def to_dict(self) -> dict[str, Any]:

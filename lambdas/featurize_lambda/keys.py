@@ -13,6 +13,8 @@ RUNS_PREFIX = "runs/"
 OUTPUTS_PREFIX = "outputs/"
 INPUTS_PREFIX = "inputs/"
 MAP_RESULTS_PREFIX = "mapruns/"
+#: Name of a run's failure list, ``runs/<execution name>/failures.json``.
+FAILURE_LIST_NAME = "failures.json"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,15 @@ class RunKeys:
     def results_prefix(self) -> str:
         """Prefix of the chunk results."""
         return f"{self.prefix}results/"
+
+    @property
+    def failure_list(self) -> str:
+        """Every failed chunk of the run (index, ids, error, message), JSON, written by Reduce.
+
+        A failed execution's cause is cut at 32,768 characters by Step Functions: the cause names this
+        key, and the client reads the chunks from here.
+        """
+        return f"{self.prefix}{FAILURE_LIST_NAME}"
 
     def chunk(self, index: int) -> str:
         """Input rows of chunk ``index`` (Parquet)."""

@@ -89,7 +89,8 @@ def partition(
     Returns
     -------
     dict
-        Small metadata only: run name, manifest key, output URI and counts.
+        Small metadata only: run name, manifest key, output URI, counts and the ``max_concurrency`` of the
+        Map (the execution input's, else the deployment's default).
     """
     started = time.perf_counter()
     config = RunConfig.from_input(event.get("input"))
@@ -157,6 +158,8 @@ def partition(
         "chunk_size": config.chunk_size,
         "files": len(source.files),
         "notes": result.notes,
+        # Always present: the Map's MaxConcurrencyPath reads it, and a path that does not resolve fails the run.
+        "max_concurrency": config.max_concurrency or env.max_concurrency,
     }
     logger.info(
         "partitioned",

@@ -53,12 +53,23 @@ def _failure(s3: Any, bucket: str, keys: RunKeys, item: dict[str, Any]) -> dict[
     }
 
 
+#: Failed chunks a ChunkFailed message names; the run's failure list holds them all (Step Functions cuts
+#: an execution's cause at 32,768 characters, about 130 chunk descriptions).
+NAMED_FAILURES = 3
+
+#: Characters of a chunk's error message kept in the ChunkFailed message (the failure list keeps it whole).
+MESSAGE_CHARS = 500
+
+
 def _describe(failure: dict[str, Any]) -> str:
     ids = f", {failure['ids_count']} ids" if failure.get("ids_count") is not None else ""
     where = f"chunk {failure['chunk']} ({failure['rows']} rows{ids}, {failure['chunk_object']})"
+    message = failure["message"]
+    if len(message) > MESSAGE_CHARS:
+        message = message[:MESSAGE_CHARS] + "..."
     if failure["error"] == "NoResult":
-        return f"{where}: {failure['message']}"
-    return f"{where}: {failure['error']}: {failure['message']}"
+        return f"{where}: {message}"
+    return f"{where}: {failure['error']}: {message}"
 
 
 def _chunk_ids(s3: Any, bucket: str, keys: RunKeys, index: int) -> list[Any]:
@@ -67,12 +78,20 @@ def _chunk_ids(s3: Any, bucket: str, keys: RunKeys, index: int) -> list[Any]:
     return pc.unique(table.column("id")).to_pylist()
 
 
+def _put_document(s3: Any, uri: str, document: dict[str, Any]) -> None:
+    bucket, key = parse_s3_uri(uri, "output")
+    body = json.dumps(document, default=str, indent=1).encode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
 def reduce(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]:
     """Check every chunk's result against the partition's counts and write the output, sorted by id.
 
     Chunks come from hash buckets, so their ids interleave: the output is sorted by id, which is
     tsfresh's row order. A run whose failed chunks stay within its ``tolerated_failure_percentage``
-    writes a partial output and, next to it, a failure list (:func:`failures_uri`).
+    writes a partial output and, next to it, a failure list (:func:`failures_uri`). Any failed chunk
+    also puts the failure list at ``runs/<run>/failures.json`` in the stack bucket
+    (:attr:`RunKeys.failure_list`), where the client reads it after a failed run.
 
     Parameters
     ----------
@@ -92,7 +111,9 @@ def reduce(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]:
     Raises
     ------
     ChunkFailed
-        If more chunks failed than tolerated; the message names each one, its error and how to re-run.
+        If more chunks failed than tolerated; the message names a few (:data:`NAMED_FAILURES`), the run's
+        failure list (``runs/<run>/failures.json``, every failed chunk with its ids and error) and how to
+        re-run.
     IntegrityError
         If the results do not hold exactly the ids and rows the partition step counted.
     """
@@ -104,18 +125,39 @@ def reduce(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]:
     tolerated = float(config.get("tolerated_failure_percentage") or 0.0)
     present = set(list_keys(s3, env.bucket, keys.results_prefix))
     missing = [item for item in manifest if keys.result(item["chunk"]) not in present]
-    failures = [_failure(s3, env.bucket, keys, item) for item in missing]
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        failures = list(pool.map(lambda item: _failure(s3, env.bucket, keys, item), missing))
+        ids = list(pool.map(lambda f: _chunk_ids(s3, env.bucket, keys, f["chunk"]), failures))
+    for failure, chunk_ids in zip(failures, ids, strict=True):
+        failure["ids"] = chunk_ids
+    failed_ids = sum(f["ids_count"] or 0 for f in failures)
+    failed_rows = sum(f["rows"] for f in failures)
+    failure_list = f"s3://{env.bucket}/{keys.failure_list}"
+    failure_document = {
+        "run": keys.name,
+        "output": document["output"],
+        "chunks": len(manifest),
+        "failed_chunks": len(failures),
+        "failed_ids": failed_ids,
+        "failed_rows": failed_rows,
+        "tolerated_failure_percentage": tolerated,
+        "failures": failures,
+    }
+    if failures:
+        # Written before judging: a failed run's cause names only a few chunks and points here.
+        _put_document(s3, failure_list, failure_document)
     failed_share = 100.0 * len(missing) / len(manifest) if manifest else 0.0
     if missing and failed_share > tolerated:
         tolerance = (
             f" {failed_share:.3g}% of the chunks failed, more than the tolerated {tolerated:g}%." if tolerated else
             f" To accept a partial output instead, set tolerated_failure_percentage to {failed_share:.3g} or more."
         )
+        named = "; ".join(_describe(f) for f in failures[:NAMED_FAILURES])
+        more = f"; and {len(failures) - NAMED_FAILURES} more" if len(failures) > NAMED_FAILURES else ""
         raise ChunkFailed(
-            f"{len(missing)} of {len(manifest)} chunk(s) failed: "
-            + "; ".join(_describe(f) for f in failures)
-            + f". Fix the cause and start the run again with the same execution input (this was run {keys.name}; "
-            "a new run writes its own chunks, nothing is appended to this one)."
+            f"{len(missing)} of {len(manifest)} chunk(s) failed: {named}{more}. Every failed chunk, its ids and "
+            f"error are listed in {failure_list}. Fix the cause and start the run again with the same execution "
+            f"input (this was run {keys.name}; a new run writes its own chunks, nothing is appended to this one)."
             + tolerance
         )
 
@@ -137,8 +179,6 @@ def reduce(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]:
         merged = merge_sorted([frame for frame, _ in results], column_id)
     except ValueError as error:
         raise IntegrityError(f"{error}; start the run again") from None
-    failed_ids = sum(f["ids_count"] or 0 for f in failures)
-    failed_rows = sum(f["rows"] for f in failures)
     expected_ids = event.get("ids", sum(item.get("ids", 0) for item in manifest)) - failed_ids
     expected_rows = (event.get("rows") or sum(item["rows"] for item in manifest)) - failed_rows
     rows_computed = sum(metadata.get("rows", item["rows"]) for item, (_, metadata) in zip(done, results, strict=True))
@@ -164,26 +204,8 @@ def reduce(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]:
         "notes": notes,
     }
     if failures:
-        for failure in failures:
-            failure["ids"] = _chunk_ids(s3, env.bucket, keys, failure["chunk"])
         listing = failures_uri(output)
-        document_out = {
-            "run": keys.name,
-            "output": output,
-            "chunks": len(manifest),
-            "failed_chunks": len(failures),
-            "failed_ids": failed_ids,
-            "failed_rows": failed_rows,
-            "tolerated_failure_percentage": tolerated,
-            "failures": failures,
-        }
-        list_bucket, list_key = parse_s3_uri(listing, "output")
-        s3.put_object(
-            Bucket=list_bucket,
-            Key=list_key,
-            Body=json.dumps(document_out, default=str, indent=1).encode(),
-            ContentType="application/json",
-        )
+        _put_document(s3, listing, failure_document)
         summary |= {"failures": listing, "failed_ids": failed_ids}
         notes.append(
             f"partial output: {len(failures)} of {len(manifest)} chunk(s) failed ({failed_ids} ids, within the "
