@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -200,6 +201,32 @@ def unresolved_libraries(site: Path) -> dict[str, list[str]]:
 # -- the build -------------------------------------------------------------------------------------------
 
 
+def canonical_name(name: str) -> str:
+    """A distribution name as PEP 503 compares them (``typing_extensions`` -> ``typing-extensions``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pinned_versions(requirements: Path = REQUIREMENTS) -> dict[str, str]:
+    """``{canonical name: version}`` of the pins; every requirement must be ``name==version``.
+
+    Raises
+    ------
+    LayerBuildError
+        On a line that is not an exact pin (the layer is installed with ``--no-deps``: a range would
+        make the build depend on the day it runs).
+    """
+    pins = {}
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.+!_-]+)", text)
+        if match is None:
+            raise LayerBuildError(f"{requirements.name}: {text!r} is not an exact pin (name==version)")
+        pins[canonical_name(match[1])] = match[2]
+    return pins
+
+
 def platform_tags(machine: str) -> list[str]:
     """The manylinux tags pip may pick for ``machine``: glibc 2.17 up to the runtime's 2.34."""
     if machine not in ELF_MACHINE:
@@ -304,6 +331,7 @@ def build(machine: str, python_version: str = PYTHON_VERSION, requirements: Path
         If pip fails or a shared object of the trimmed set links a library that is neither in the
         layer nor in the base OS.
     """
+    pinned_versions(requirements)  # refuse a range before downloading anything
     root = cache_root()
     final = root / layer_hash(machine, python_version, requirements)
     if (final / SITE_DIR).is_dir():
