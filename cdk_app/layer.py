@@ -464,3 +464,25 @@ def dependencies_layer(scope: Construct, construct_id: str, machine: str = "aarc
         compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
         compatible_architectures=[lambda_.Architecture.ARM_64 if machine == "aarch64" else lambda_.Architecture.X86_64],
     )
+
+
+def main() -> None:
+    """``make layer``: build (or find in the cache) the layer and its twin; print where, how big, how long."""
+    import time
+
+    for machine, python_version in (("aarch64", PYTHON_VERSION), ("x86_64", running_python())):
+        started = time.perf_counter()
+        try:
+            root = build(machine, python_version)
+        except LayerBuildError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+        size = directory_size(root / SITE_DIR)
+        print(
+            f"{machine} cp{python_version.replace('.', '')}: {size / 2**20:.1f} MiB unzipped "
+            f"({time.perf_counter() - started:.1f} s) {root}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -201,18 +201,34 @@ def test_function_layers(default: Synth, role: str) -> None:
     assert _function_properties(default, role)["Layers"] == [{"Ref": layer_id}]
 
 
+def _layer_properties(synth: Synth) -> dict[str, Any]:
+    (properties,) = [r["Properties"] for r in synth.resources("AWS::Lambda::LayerVersion").values()]
+    return properties
+
+
 @pytest.mark.parametrize("which", ["default", "variant"])
 def test_one_self_built_layer_and_no_managed_one(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
-    (properties,) = [r["Properties"] for r in synth.resources("AWS::Lambda::LayerVersion").values()]
-    # Its asset is the aarch64 CPython 3.12 build of requirements-lambda.txt, named by the pins' hash.
-    assert properties["Content"]["S3Key"] == f"{layer.layer_hash('aarch64', '3.12')}.zip"
+    properties = _layer_properties(synth)
     assert properties["CompatibleRuntimes"] == ["python3.12"]
     assert properties["CompatibleArchitectures"] == ["arm64"]
     text = json.dumps(synth.doc)
     # The accounts of the AWS-managed AWSSDKPandas and Powertools layers.
     for managed in ("336392948345", "017000801446", "AWSSDKPandas", "AWSLambdaPowertools"):
         assert managed not in text, managed
+
+
+def test_the_layer_asset_is_named_by_the_pins_hash(
+    default: Synth, variant: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # AssetHashType.CUSTOM: the same pins give the same asset whatever the other settings, and the
+    # asset changes with the hash alone (CDK never fingerprints the ~170 MB directory).
+    key = _layer_properties(default)["Content"]["S3Key"]
+    assert _layer_properties(variant)["Content"]["S3Key"] == key
+    cached = layer.build("aarch64", layer.PYTHON_VERSION)
+    monkeypatch.setattr(layer, "build", lambda *args: cached)
+    monkeypatch.setattr(layer, "layer_hash", lambda *args: "0" * 64)
+    assert _layer_properties(_synth())["Content"]["S3Key"] != key
 
 
 def test_a_failed_layer_build_stops_synthesis_instead_of_trying_docker(monkeypatch: pytest.MonkeyPatch) -> None:
