@@ -86,6 +86,8 @@ def initialize(environment: dict[str, str], layer_site: str | None = None) -> No
     threadpool_limits(1)
     if layer_site is not None:
         # /opt/python comes after the code (/var/task) and before the runtime's packages, as on AWS.
+        # Both are read-only there: no byte code is written (and the cached layer stays as built).
+        sys.dont_write_bytecode = True
         _lambda_paths.append(layer_site)
         sys.path.insert(0, layer_site)
         sys.meta_path.insert(0, _LambdaImports())

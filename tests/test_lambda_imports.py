@@ -76,7 +76,7 @@ print("ok")
 
 def probe(allowed: set[str], asset: Path, site: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-I", "-c", PROBE, ",".join(sorted(allowed)), str(asset), str(site), *HANDLERS],
+        [sys.executable, "-I", "-B", "-c", PROBE, ",".join(sorted(allowed)), str(asset), str(site), *HANDLERS],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 

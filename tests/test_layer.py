@@ -240,7 +240,7 @@ def runtime_stand_in(directory: Path, twin: Path) -> Path:
 def test_the_handlers_import_from_the_twin_alone_and_its_codecs_work(twin: Path, tmp_path: Path) -> None:
     runtime = runtime_stand_in(tmp_path / "runtime", twin)
     result = subprocess.run(
-        [sys.executable, "-I", "-c", IMPORT_PROBE, str(LAMBDAS), str(twin), str(runtime), *HANDLERS],
+        [sys.executable, "-I", "-B", "-c", IMPORT_PROBE, str(LAMBDAS), str(twin), str(runtime), *HANDLERS],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -252,6 +252,8 @@ def test_the_handlers_import_from_the_twin_alone_and_its_codecs_work(twin: Path,
     assert report["boto3"].startswith(str(runtime) + "/")
     assert report["tsfresh"] is None
     assert report["codecs"] == ["zstd", "lz4"]
+    # Like Lambda's read-only /opt, the cached twin is never written to (no byte code next to it).
+    assert not list(twin.rglob("__pycache__"))
 
 
 def test_the_probe_sees_a_module_the_trim_would_remove(twin: Path, tmp_path: Path) -> None:
@@ -263,7 +265,7 @@ def test_the_probe_sees_a_module_the_trim_would_remove(twin: Path, tmp_path: Pat
         path.unlink()
     runtime = runtime_stand_in(tmp_path / "runtime", twin)
     result = subprocess.run(
-        [sys.executable, "-I", "-c", IMPORT_PROBE, str(LAMBDAS), str(broken), str(runtime), *HANDLERS],
+        [sys.executable, "-I", "-B", "-c", IMPORT_PROBE, str(LAMBDAS), str(broken), str(runtime), *HANDLERS],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode != 0 and "pyarrow._parquet" in result.stderr
