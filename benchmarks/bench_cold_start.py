@@ -4,9 +4,12 @@ Each measurement is a fresh ``python -I`` whose import path is what a Lambda san
 (``lambdas/``), the layer's x86_64 twin (the same pins and trim rules as the aarch64 layer that deploys),
 and links to this venv's boto3 standing in for the runtime's. Two cases:
 
-- no byte code: nothing cached, every module compiled at import, as on Lambda (the layer ships no .pyc);
-- byte code: compiled once beforehand (``PYTHONPYCACHEPREFIX``, outside the layer and the repository),
-  what shipping .pyc files would save.
+- no byte code: every module of the layer and the code compiled at import, as on Lambda (neither ships
+  .pyc; the runtime's standard library does, so its byte code is used in both cases);
+- byte code: everything compiled once beforehand, what shipping .pyc files would save.
+
+Byte code lives under ``-X pycache_prefix`` in a temporary directory (``-I`` ignores ``PYTHON*``
+variables), never next to the layer or the repository's sources.
 
 Figures are from this machine (x86_64, Python 3.11), not from Lambda's arm64 CPUs: compare them with
 each other, not with AWS's Init Duration.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,12 +48,12 @@ print(json.dumps({"import_s": time.perf_counter() - started, "modules": len(sys.
 """
 
 
-def measure(module: str, site: Path, runtime: Path, environment: dict[str, str]) -> tuple[float, float, int]:
+def measure(module: str, site: Path, runtime: Path, flags: list[str]) -> tuple[float, float, int]:
     """(import seconds inside the process, whole process seconds, modules loaded) of one fresh process."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-I", "-c", PROBE, str(ROOT / "lambdas"), str(site), str(runtime), module],
-        capture_output=True, text=True, env=environment, check=True,
+        [sys.executable, "-I", *flags, "-c", PROBE, str(ROOT / "lambdas"), str(site), str(runtime), module],
+        capture_output=True, text=True, check=True,
     )  # fmt: skip
     wall = time.perf_counter() - started
     report = json.loads(result.stdout)
@@ -68,21 +71,24 @@ def main() -> None:
     site = twin / layer.SITE_DIR
     with tempfile.TemporaryDirectory(prefix="featurize-cold-start-") as scratch:
         runtime = runtime_stand_in(Path(scratch) / "runtime", site)
-        base = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        compiled, stdlib_only = Path(scratch) / "pyc", Path(scratch) / "pyc-stdlib"
+        for module in MODULES:  # compile everything once
+            measure(module, site, runtime, ["-X", f"pycache_prefix={compiled}"])
+        # The same byte code without that of the layer and the code (the prefix mirrors absolute paths).
+        shutil.copytree(compiled, stdlib_only)
+        for source in (site, ROOT / "lambdas"):
+            shutil.rmtree(stdlib_only / source.resolve().relative_to("/"), ignore_errors=True)
         cases = {
-            # An empty prefix that is never written: every module compiles at import, as on Lambda.
-            "no byte code": base | {"PYTHONPYCACHEPREFIX": str(Path(scratch) / "none"), "PYTHONDONTWRITEBYTECODE": "1"},
-            "byte code": base | {"PYTHONPYCACHEPREFIX": str(Path(scratch) / "pyc")},
+            "no byte code": ["-B", "-X", f"pycache_prefix={stdlib_only}"],
+            "byte code": ["-B", "-X", f"pycache_prefix={compiled}"],
         }
-        for module in MODULES:  # compile once for the "byte code" case
-            measure(module, site, runtime, cases["byte code"])
         print(f"{'module':32} {'case':14} {'import (median)':>16} {'process (median)':>17} {'modules':>8}")
         for module in MODULES:
             # The cases alternate, so that the load of a shared machine weighs on both alike.
             runs: dict[str, list[tuple[float, float, int]]] = {case: [] for case in cases}
             for _ in range(args.repeat):
-                for case, environment in cases.items():
-                    runs[case].append(measure(module, site, runtime, environment))
+                for case, flags in cases.items():
+                    runs[case].append(measure(module, site, runtime, flags))
             for case, results in runs.items():
                 imports = statistics.median(r[0] for r in results)
                 walls = statistics.median(r[1] for r in results)
