@@ -15,7 +15,7 @@ demo: $(VENV)/.installed
 
 # One environment: the venv installs requirements-lambda.txt, the pins the Lambdas' layer is built from.
 # The layer (aarch64, and its x86_64 twin the tests import) builds on first use into
-# ~/.cache/featurize/layers (pip downloads ~100 MB once; FEATURIZE_LAYER_CACHE moves it).
+# ~/.cache/featurize/layers (pip downloads ~80 MB of wheels for each, once; FEATURIZE_LAYER_CACHE moves it).
 test: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadfile

@@ -4,7 +4,7 @@ At synth time, CDK local bundling (no Docker) runs :func:`build`: pip installs t
 wheels for CPython 3.12 on the functions' architecture into ``python/`` (the directory Lambda puts on
 ``sys.path`` from a layer), then :data:`TRIM_RULES` removes what the handlers never import. The result is
 cached under ``~/.cache/featurize/layers/<hash>`` (``FEATURIZE_LAYER_CACHE`` overrides the root), keyed by
-the pins, the trim rules and the platform, so only the first synth downloads (~100 MB of wheels).
+the pins, the trim rules and the platform, so only the first synth downloads (77 MB of wheels).
 
 The same function builds an x86_64 twin of the same pins and trim rules: this machine cannot load
 aarch64 code, so the tests and the deploy rehearsal import the handlers from the twin, and a trim that

@@ -194,3 +194,11 @@ def test_the_deployed_functions_import_their_dependencies_from_the_layer_twin(de
     assert all(report["absent"].values()), report["absent"]
     pins = layer.pinned_versions()
     assert report["versions"] == {name: pins[name] for name in event["versions"]}
+
+
+def test_a_layer_stands_in_only_for_deployed_functions(tmp_path):
+    # The engine's own functions run the installed package: a layer there would be silently ignored.
+    with pytest.raises(ValueError, match="deployed stacks"):
+        LocalEngine(layer_dir=layer.twin())
+    with pytest.raises(ValueError, match="no python/ directory"):
+        LocalEngine(create_resources=False, layer_dir=tmp_path)
