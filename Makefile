@@ -8,23 +8,21 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test setup lint synth deploy bench bench-features clean
+.PHONY: demo test setup lint synth deploy layer bench bench-features bench-cold-start clean
 
 demo: $(VENV)/.installed
 	$(BIN)/featurize demo
 
-# The handler and core tests run a second time under pandas 2.2 (the managed Lambda layer's major).
-LAMBDA_VENV := .venv-pandas22
-LAMBDA_TESTS := tests/test_handlers.py tests/test_core_merge.py tests/test_calculators.py tests/test_core_features.py tests/test_core_partition.py tests/test_lambda_imports.py
-
-test: $(VENV)/.installed-dev $(LAMBDA_VENV)/.installed node_modules/.installed
+# One environment: the venv installs requirements-lambda.txt, the pins the Lambdas' layer is built from.
+# The layer (aarch64, and its x86_64 twin the tests import) builds on first use into
+# ~/.cache/featurize/layers (pip downloads ~80 MB of wheels for each, once; FEATURIZE_LAYER_CACHE moves it).
+test: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadfile
-	OPENBLAS_NUM_THREADS=1 $(LAMBDA_VENV)/bin/pytest -q -p no:cacheprovider $(LAMBDA_TESTS)
 
 setup: $(VENV)/.installed-dev node_modules/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-lambda.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
@@ -33,13 +31,6 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
-	touch $@
-
-$(LAMBDA_VENV)/.installed: requirements-lambda.txt pyproject.toml
-	test -x $(LAMBDA_VENV)/bin/python || $(PYTHON) -m venv $(LAMBDA_VENV)
-	$(LAMBDA_VENV)/bin/python -m pip install -q --upgrade pip
-	$(LAMBDA_VENV)/bin/python -m pip install -q -r requirements-lambda.txt
-	$(LAMBDA_VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json
@@ -56,11 +47,19 @@ synth: $(VENV)/.installed node_modules/.installed
 deploy: $(VENV)/.installed node_modules/.installed
 	npx cdk deploy --no-notices
 
+# Builds (or finds in the cache) the Lambda layer and its x86_64 twin, and prints their sizes.
+layer: $(VENV)/.installed
+	$(PY) -m cdk_app.layer
+
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_minimal.py
 
 bench-features: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_features.py --per-calculator
 
+# Import time of each handler module from the layer's x86_64 twin, in fresh `python -I` processes.
+bench-cold-start: $(VENV)/.installed
+	$(PY) benchmarks/bench_cold_start.py
+
 clean:
-	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .pytest_cache
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache

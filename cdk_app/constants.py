@@ -1,6 +1,6 @@
 """Infrastructure constants: one place, units in every name.
 
-Values a deployer may want to change without editing code (layer versions, retention, memory, extra
+Values a deployer may want to change without editing code (retention, memory, extra
 buckets) are CDK context instead: see :mod:`cdk_app.settings` and ``cdk.json``.
 """
 
@@ -32,18 +32,10 @@ LAMBDA_ASSET_EXCLUDE = (
     "**/.DS_Store",
 )
 
-# The runtime and the architecture must match the two managed layers below (their names encode both).
+# The runtime and the architecture must match the dependency layer's wheels (cdk_app/layer.py builds
+# CPython 3.12 manylinux aarch64).
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
-
-#: AWS SDK for pandas (pandas, numpy, pyarrow), published by AWS in account 336392948345 in most regions.
-#: Its version number differs per region and release: it is context (``pandas_layer_version``).
-PANDAS_LAYER_ACCOUNT = "336392948345"
-PANDAS_LAYER_NAME = "AWSSDKPandas-Python312-Arm64"
-
-#: Powertools for AWS Lambda (Python) v3, published by AWS in account 017000801446; same version in every region.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python312-arm64"
 
 #: Handlers inside the asset, per function role.
 PARTITION_HANDLER = "featurize_lambda.partition.handler"

@@ -29,10 +29,6 @@ DEFAULTS: dict[str, Any] = {
     "auto_delete_objects": False,
     "input_buckets": [],
     "output_buckets": [],
-    "pandas_layer_version": 26,
-    "pandas_layer_arn": None,
-    "powertools_layer_version": 27,
-    "powertools_layer_arn": None,
     "log_retention_days": 30,
     "log_level": "INFO",
     "partition_memory_mb": constants.PARTITION_MEMORY_MB,
@@ -68,7 +64,6 @@ _REMOVAL_POLICIES = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DE
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # S3 bucket naming rules (general purpose buckets): 3-63 chars, lowercase, digits, dots, hyphens.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
 # IAM grants KMS actions on key ARNs (an alias ARN would not match the key the bucket encrypts with).
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
@@ -128,15 +123,6 @@ def _as_key_arn_list(key: str, value: Any) -> tuple[str, ...]:
     return arns
 
 
-def _as_optional_arn(key: str, value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not _LAYER_ARN.match(value):
-        expected = "arn:aws:lambda:<region>:<account>:layer:<name>:<N>"
-        raise _fail(key, f"expected a layer version ARN {expected}, got {value!r}")
-    return value
-
-
 def _choice(key: str, value: Any, choices: Mapping[str, Any] | tuple[str, ...]) -> str:
     text = str(value).strip()
     normalized = text.upper() if key == "log_level" else text.lower()
@@ -172,11 +158,6 @@ class Settings:
         Extra buckets the partition function may read inputs from.
     output_buckets : tuple of str
         Extra buckets the reduce function may write outputs to.
-    pandas_layer_version, powertools_layer_version : int
-        Versions of the AWS-managed layers (the pandas one differs per region).
-    pandas_layer_arn, powertools_layer_arn : str or None
-        Full layer version ARNs, overriding account, name and version (e.g. opt-in regions where the
-        pandas layer is published from another account).
     log_retention : aws_cdk.aws_logs.RetentionDays
         Retention of every log group.
     log_level : str
@@ -200,10 +181,6 @@ class Settings:
     auto_delete_objects: bool
     input_buckets: tuple[str, ...]
     output_buckets: tuple[str, ...]
-    pandas_layer_version: int
-    pandas_layer_arn: str | None
-    powertools_layer_version: int
-    powertools_layer_arn: str | None
     log_retention: logs.RetentionDays
     log_level: str
     partition_memory_mb: int
@@ -253,10 +230,6 @@ class Settings:
             auto_delete_objects=auto_delete,
             input_buckets=_as_bucket_list("input_buckets", value("input_buckets")),
             output_buckets=_as_bucket_list("output_buckets", value("output_buckets")),
-            pandas_layer_version=_as_int("pandas_layer_version", value("pandas_layer_version"), 1, 100_000),
-            pandas_layer_arn=_as_optional_arn("pandas_layer_arn", value("pandas_layer_arn")),
-            powertools_layer_version=_as_int("powertools_layer_version", value("powertools_layer_version"), 1, 100_000),
-            powertools_layer_arn=_as_optional_arn("powertools_layer_arn", value("powertools_layer_arn")),
             log_retention=RETENTION_DAYS[retention_days],
             log_level=_choice("log_level", value("log_level"), _LOG_LEVELS),
             partition_memory_mb=_as_int("partition_memory_mb", value("partition_memory_mb"), low, high),

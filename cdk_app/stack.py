@@ -34,6 +34,7 @@ from featurize_lambda.keys import (
 )
 
 from . import constants
+from .layer import dependencies_layer
 from .settings import Settings
 
 #: Actions the Distributed Map needs on its own child executions (AWS Step Functions developer guide,
@@ -213,27 +214,12 @@ class FeaturizeStack(Stack):
     # -- functions ---------------------------------------------------------------------------------------
 
     def _layers(self) -> list[lambda_.ILayerVersion]:
-        settings = self.settings
-        pandas_arn = settings.pandas_layer_arn or self._layer_arn(
-            constants.PANDAS_LAYER_ACCOUNT, constants.PANDAS_LAYER_NAME, settings.pandas_layer_version
-        )
-        powertools_arn = settings.powertools_layer_arn or self._layer_arn(
-            constants.POWERTOOLS_LAYER_ACCOUNT, constants.POWERTOOLS_LAYER_NAME, settings.powertools_layer_version
-        )
-        return [
-            lambda_.LayerVersion.from_layer_version_arn(self, "PandasLayer", pandas_arn),
-            lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", powertools_arn),
-        ]
+        """The one layer of the functions: their pinned dependencies, built by the project (cdk_app/layer.py).
 
-    def _layer_arn(self, account: str, name: str, version: int) -> str:
-        """``arn:<partition>:lambda:<this stack's region>:<account>:layer:<name>:<version>``."""
-        return self.format_arn(
-            service="lambda",
-            account=account,
-            resource="layer",
-            resource_name=f"{name}:{version}",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        No AWS-managed layer: AWSSDKPandas's pyarrow lacks the zstd and lz4 codecs every featurize file
+        uses, and its versions differ per region and release (see the README, "What ships").
+        """
+        return [dependencies_layer(self, "DependenciesLayer")]
 
     def _function(
         self,
@@ -288,8 +274,8 @@ class FeaturizeStack(Stack):
         _acknowledge(
             function,
             "AwsSolutions-L1",
-            "Python 3.12 is pinned on purpose: the AWS-managed AWSSDKPandas and Powertools layers are "
-            "built per Python version and are pinned with it (cdk_app/constants.py); they move together.",
+            "Python 3.12 is pinned on purpose: the dependency layer is built from CPython 3.12 wheels "
+            "(cdk_app/layer.py PYTHON_VERSION) and must move together with the runtime.",
         )
         return function
 

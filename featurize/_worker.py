@@ -8,16 +8,55 @@ function's variables and points boto3 at the local engine.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import os
 import sys
+import sysconfig
 import traceback
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 #: BLAS/OpenMP thread variables pinned to one thread: workers already use every core.
 SINGLE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+#: Top-level packages the Lambda Python runtime itself provides (boto3 and its dependencies); anything
+#: else a handler imports must come from its code asset or its layer.
+LAMBDA_RUNTIME_PACKAGES = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six"})
+
+#: Where a Lambda-like worker may import third-party modules from: code assets, then the layer.
+_lambda_paths: list[str] = []
+
+
+class _LambdaImports(importlib.abc.MetaPathFinder):
+    """The import view of a Lambda sandbox: the standard library, the runtime's boto3, the asset, the layer.
+
+    Installed first on ``sys.meta_path``: a top-level module that is none of those is looked up only in
+    the asset and layer directories, so a package (or a module) missing from the layer fails to import
+    here as it would on AWS, instead of being found in this venv's site-packages.
+    """
+
+    def __init__(self) -> None:
+        # The interpreter's own directories, for private modules that sys.stdlib_module_names omits
+        # (``_sysconfigdata_*``).
+        stdlib = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+        self.stdlib_paths = sorted(stdlib | {os.path.join(p, "lib-dynload") for p in stdlib})
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if "." in name or name in sys.builtin_module_names or name in sys.stdlib_module_names:
+            return None  # submodules resolve through their package's __path__
+        if name in LAMBDA_RUNTIME_PACKAGES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, [*_lambda_paths, *self.stdlib_paths])
+        if spec is None:
+            raise ModuleNotFoundError(f"No module named {name!r} in the code asset or the layer", name=name)
+        return spec
 
 
 @dataclass
@@ -34,13 +73,24 @@ class LocalContext:
         return 900_000
 
 
-def initialize(environment: dict[str, str]) -> None:
-    """Process-pool initializer: the engine endpoint, dummy credentials and one BLAS thread."""
+def initialize(environment: dict[str, str], layer_site: str | None = None) -> None:
+    """Process-pool initializer: the engine endpoint, dummy credentials and one BLAS thread.
+
+    ``layer_site``, when given, is a layer's ``python/`` directory: the worker then imports like a Lambda
+    sandbox (:class:`_LambdaImports`), its third-party packages from the layer and the code asset only.
+    """
     os.environ.update(environment)
     os.environ.update(dict.fromkeys(SINGLE_THREAD, "1"))
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
+    if layer_site is not None:
+        # /opt/python comes after the code (/var/task) and before the runtime's packages, as on AWS.
+        # Both are read-only there: no byte code is written (and the cached layer stays as built).
+        sys.dont_write_bytecode = True
+        _lambda_paths.append(layer_site)
+        sys.path.insert(0, layer_site)
+        sys.meta_path.insert(0, _LambdaImports())
 
 
 def warm(modules: tuple[str, ...]) -> int:
@@ -54,6 +104,8 @@ def _use_code_dir(code_dir: str) -> None:
     """Import the packages of ``code_dir`` (an unpacked asset) from there, not from the installed copy."""
     if sys.path[0] != code_dir:
         sys.path.insert(0, code_dir)
+    if code_dir not in _lambda_paths:
+        _lambda_paths.insert(0, code_dir)
     packages = {p.name for p in Path(code_dir).iterdir() if p.is_dir()}
     for name in list(sys.modules):
         top = name.partition(".")[0]

@@ -162,6 +162,11 @@ class LocalEngine:
     retry_wait_scale : float
         Multiplies every Retry wait of the workflow (tests of retries use a small value; 1.0 waits
         as long as the ASL says, as AWS does).
+    layer_dir : str or pathlib.Path, optional
+        A built layer (a directory holding ``python/``, e.g. :func:`cdk_app.layer.twin`) standing in for
+        the layers of functions deployed from a code asset, which moto keeps but cannot run. The workers
+        then import as a Lambda sandbox does: third-party packages from the asset and this layer only
+        (plus the runtime's boto3), never from this venv. Only with ``create_resources=False``.
     """
 
     def __init__(
@@ -174,7 +179,13 @@ class LocalEngine:
         create_resources: bool = True,
         faults: Sequence[Fault] = (),
         retry_wait_scale: float = 1.0,
+        layer_dir: str | Path | None = None,
     ) -> None:
+        if layer_dir is not None and create_resources:
+            raise ValueError("layer_dir is for deployed stacks: the engine's own functions run the installed package")
+        if layer_dir is not None and not (Path(layer_dir) / "python").is_dir():
+            raise ValueError(f"layer_dir {layer_dir} holds no python/ directory")
+        self.layer_dir = None if layer_dir is None else Path(layer_dir)
         self.workers = workers or os.cpu_count() or 1
         self.host = host
         self.port = port
@@ -290,13 +301,16 @@ class LocalEngine:
     # -- internals -------------------------------------------------------------------------------
     def _new_pool(self) -> ProcessPoolExecutor:
         """A worker pool, warming up while the server starts (the endpoint is known only then)."""
+        layer_site = None if self.layer_dir is None else str(self.layer_dir / "python")
         pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=_worker.initialize,
-            initargs=(WORKER_ENVIRONMENT | {"POWERTOOLS_LOG_LEVEL": self.log_level},),
+            initargs=(WORKER_ENVIRONMENT | {"POWERTOOLS_LOG_LEVEL": self.log_level}, layer_site),
         )
-        modules = tuple(sorted({handler.rpartition(".")[0] for handler in self.handlers.values()}))
+        # Lambda-like workers import the handlers from the deployed asset, known only at the first
+        # invocation: they start cold, as a Lambda does.
+        modules = () if layer_site else tuple(sorted({h.rpartition(".")[0] for h in self.handlers.values()}))
         for _ in range(self.workers):
             pool.submit(_worker.warm, modules)
         return pool

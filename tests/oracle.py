@@ -16,7 +16,7 @@ RTOL = 1e-9
 ATOL = 1e-12
 
 
-#: pandas 2.x (the Lambda layer's) gives 0.0 skewness/kurtosis for a (nearly) constant series, having
+#: pandas 2.x (an older tsfresh environment) gives 0.0 skewness/kurtosis for a (nearly) constant series, having
 #: zeroed moments below 1e-14; pandas 3.x gives NaN (0/0). featurize gives NaN with any pandas, so a run
 #: is the same locally and on AWS (README: "Tolerances and deviations").
 PANDAS2_CONSTANT_MOMENTS = int(pd.__version__.split(".")[0]) < 3

@@ -3,6 +3,10 @@
 Catches wrong asset contents, handler paths, environment variables and definition substitutions
 without AWS (IAM is not enforced locally: the template tests check it). Then the CLI runs on the
 deployed stack (``--stack NAME --endpoint URL``) and its result equals the local engine's.
+
+The functions run their deployed code asset on the x86_64 twin of the dependency layer (same pins, same
+trim rules; this machine cannot load the aarch64 layer that deploys), with no access to this venv's
+third-party packages but the runtime's boto3: a module the trim removed fails here as on AWS.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ import json
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from cdk_app import layer
 from featurize.cli import app as cli_app
 from featurize.engine import ACCOUNT, REGION, LocalEngine
 
@@ -27,13 +33,43 @@ STACK = "RehearsalStack"
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy")
 
 
-def zip_directory(directory: Path) -> bytes:
+#: A handler deployed beside the asset's code: reports where the Lambda-like workers import from.
+PROBE_MODULE = """
+import importlib
+import importlib.metadata
+
+
+def handler(event, context):
+    origins = {name: importlib.import_module(name).__file__ for name in event["present"]}
+    absent = {}
+    for name in event["absent"]:
+        try:
+            importlib.import_module(name)
+            absent[name] = None
+        except ImportError as error:
+            absent[name] = str(error)
+    versions = {name: importlib.metadata.version(name) for name in event["versions"]}
+    return {"origins": origins, "absent": absent, "versions": versions}
+"""
+
+
+def zip_directory(directory: Path | None, extra: dict[str, str] | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(directory.rglob("*")):
+        for path in sorted(directory.rglob("*")) if directory else ():
             if path.is_file():
                 archive.write(path, path.relative_to(directory).as_posix())
+        for name, text in (extra or {}).items():
+            archive.writestr(name, text)
     return buffer.getvalue()
+
+
+def _layer_keys(template: dict[str, Any]) -> set[str]:
+    return {
+        r["Properties"]["Content"]["S3Key"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::LayerVersion"
+    }
 
 
 def resolve(text: str) -> str:
@@ -47,13 +83,22 @@ def deployed(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("cdk.out")
     app, _ = build_app({"stack_name": STACK}, nag=False, outdir=str(outdir))
     app.synth()
-    with LocalEngine(workers=2, create_resources=False) as engine:
+    template = json.loads((outdir / f"{STACK}.template.json").read_text())
+    twin = layer.twin()
+    with LocalEngine(workers=2, create_resources=False, layer_dir=twin) as engine:
         s3, ssm, cfn = (engine.client(n) for n in ("s3", "ssm", "cloudformation"))
         ssm.put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value="21", Type="String")
         manifest = json.loads((outdir / f"{STACK}.assets.json").read_text())
-        for asset in manifest["files"].values():
+        for asset_hash, asset in manifest["files"].items():
             source = outdir / asset["source"]["path"]
-            body = zip_directory(source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+            if f"{asset_hash}.zip" in _layer_keys(template):
+                # The aarch64 layer cannot run here and zipping its ~175 MB would only cost time: moto
+                # stores a placeholder, and the workers import the twin instead (layer_dir).
+                body = zip_directory(None, {"python/README": "replaced by the x86_64 twin in this rehearsal"})
+            elif asset["source"].get("packaging") == "zip":
+                body = zip_directory(source)
+            else:
+                body = source.read_bytes()
             for destination in asset["destinations"].values():
                 bucket = resolve(destination["bucketName"])
                 if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
@@ -61,7 +106,7 @@ def deployed(tmp_path_factory):
                 s3.put_object(Bucket=bucket, Key=resolve(destination["objectKey"]), Body=body)
         cfn.create_stack(
             StackName=STACK,
-            TemplateBody=(outdir / f"{STACK}.template.json").read_text(),
+            TemplateBody=json.dumps(template),
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
         )
         deadline = time.monotonic() + 120
@@ -69,6 +114,12 @@ def deployed(tmp_path_factory):
             assert time.monotonic() < deadline, status
             time.sleep(0.2)
         assert status == "CREATE_COMPLETE", status
+        engine.code_asset = next(  # type: ignore[attr-defined]
+            outdir / a["source"]["path"]
+            for h, a in manifest["files"].items()
+            if a["source"].get("packaging") == "zip" and f"{h}.zip" not in _layer_keys(template)
+        )
+        engine.twin = twin  # type: ignore[attr-defined]
         yield engine
 
 
@@ -112,3 +163,42 @@ def test_featurize_run_on_the_deployed_stack_runs_the_deployed_asset(deployed, t
     for directory in deployed.code_dirs.values():
         assert (Path(directory) / "featurize_lambda" / "partition.py").is_file()
         assert not (Path(directory) / "featurize").exists() and not (Path(directory) / "tests").exists()
+
+
+def test_the_deployed_functions_import_their_dependencies_from_the_layer_twin(deployed):
+    # A probe handler deployed with the same code asset, in the same Lambda-like workers: each
+    # dependency resolves inside the twin, boto3 in the runtime, and what the trim removed is absent.
+    lam = deployed.client("lambda")
+    role = lam.list_functions()["Functions"][0]["Role"]
+    lam.create_function(
+        FunctionName="LayerProbe",
+        Runtime="python3.12",
+        Role=role,
+        Handler="layer_probe.handler",
+        Code={"ZipFile": zip_directory(deployed.code_asset, {"layer_probe.py": PROBE_MODULE})},
+    )
+    event = {
+        "present": ["pandas", "numpy", "pyarrow", "pyarrow.parquet", "aws_lambda_powertools", "dateutil",
+                    "featurize_lambda", "boto3"],
+        "absent": ["pyarrow._flight", "pyarrow._s3fs", "tsfresh", "moto"],
+        "versions": ["pandas", "numpy", "pyarrow", "aws-lambda-powertools"],
+    }  # fmt: skip
+    response = lam.invoke(FunctionName="LayerProbe", Payload=json.dumps(event))
+    assert "FunctionError" not in response, response["Payload"].read()
+    report = json.loads(response["Payload"].read())
+    site = str(deployed.twin / "python")
+    for name in ("pandas", "numpy", "pyarrow", "pyarrow.parquet", "aws_lambda_powertools", "dateutil"):
+        assert report["origins"][name].startswith(site + "/"), (name, report["origins"][name])
+    assert report["origins"]["featurize_lambda"].startswith(deployed.code_dirs["LayerProbe"])
+    assert not report["origins"]["boto3"].startswith(site)  # the runtime's, not shipped in the layer
+    assert all(report["absent"].values()), report["absent"]
+    pins = layer.pinned_versions()
+    assert report["versions"] == {name: pins[name] for name in event["versions"]}
+
+
+def test_a_layer_stands_in_only_for_deployed_functions(tmp_path):
+    # The engine's own functions run the installed package: a layer there would be silently ignored.
+    with pytest.raises(ValueError, match="deployed stacks"):
+        LocalEngine(layer_dir=layer.twin())
+    with pytest.raises(ValueError, match="no python/ directory"):
+        LocalEngine(create_resources=False, layer_dir=tmp_path)

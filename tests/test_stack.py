@@ -25,7 +25,7 @@ from aws_cdk.assertions import Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 import cdk_app.stack as stack_module  # noqa: E402
-from cdk_app import constants  # noqa: E402
+from cdk_app import constants, layer  # noqa: E402
 from cdk_app.app import CDK_JSON, build_app, cdk_json_context  # noqa: E402
 from cdk_app.settings import DEFAULTS, Settings  # noqa: E402
 from cdk_app.stack import FeaturizeStack  # noqa: E402
@@ -65,8 +65,6 @@ VARIANT_CONTEXT = {
     "versioned": "true",
     "removal_policy": "destroy",
     "auto_delete_objects": "true",
-    "pandas_layer_version": "17",
-    "powertools_layer_arn": "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:9",
     "features_memory_mb": "3538",
     "log_level": "debug",
     "max_concurrency": "10",
@@ -211,19 +209,50 @@ def test_function_runtime_architecture_and_handler(default: Synth, role: str) ->
 
 @pytest.mark.parametrize("role", ["partition", "features", "reduce"])
 def test_function_layers(default: Synth, role: str) -> None:
-    layers = [_render(layer) for layer in _function_properties(default, role)["Layers"]]
-    assert layers == [
-        "arn:<AWS::Partition>:lambda:<AWS::Region>:336392948345:layer:AWSSDKPandas-Python312-Arm64:"
-        f"{DEFAULTS['pandas_layer_version']}",
-        "arn:<AWS::Partition>:lambda:<AWS::Region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:"
-        f"{DEFAULTS['powertools_layer_version']}",
-    ]
+    # Exactly the self-built dependency layer, by reference: no ARN of a layer the stack does not build.
+    (layer_id,) = default.resources("AWS::Lambda::LayerVersion")
+    assert _function_properties(default, role)["Layers"] == [{"Ref": layer_id}]
 
 
-def test_layers_follow_context(variant: Synth) -> None:
-    layers = [_render(layer) for layer in _function_properties(variant, "features")["Layers"]]
-    assert layers[0].endswith(":layer:AWSSDKPandas-Python312-Arm64:17")
-    assert layers[1] == VARIANT_CONTEXT["powertools_layer_arn"]
+def _layer_properties(synth: Synth) -> dict[str, Any]:
+    (properties,) = [r["Properties"] for r in synth.resources("AWS::Lambda::LayerVersion").values()]
+    return properties
+
+
+@pytest.mark.parametrize("which", ["default", "variant"])
+def test_one_self_built_layer_and_no_managed_one(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    properties = _layer_properties(synth)
+    assert properties["CompatibleRuntimes"] == ["python3.12"]
+    assert properties["CompatibleArchitectures"] == ["arm64"]
+    text = json.dumps(synth.doc)
+    # The accounts of the AWS-managed AWSSDKPandas and Powertools layers.
+    for managed in ("336392948345", "017000801446", "AWSSDKPandas", "AWSLambdaPowertools"):
+        assert managed not in text, managed
+
+
+def test_the_layer_asset_is_named_by_the_pins_hash(
+    default: Synth, variant: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # AssetHashType.CUSTOM: the same pins give the same asset whatever the other settings, and the
+    # asset changes with the hash alone (CDK never fingerprints the ~170 MB directory).
+    key = _layer_properties(default)["Content"]["S3Key"]
+    assert _layer_properties(variant)["Content"]["S3Key"] == key
+    cached = layer.build("aarch64", layer.PYTHON_VERSION)
+    monkeypatch.setattr(layer, "build", lambda *args: cached)
+    monkeypatch.setattr(layer, "layer_hash", lambda *args: "0" * 64)
+    assert _layer_properties(_synth())["Content"]["S3Key"] != key
+
+
+def test_a_failed_layer_build_stops_synthesis_instead_of_trying_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Returning False from try_bundle would make CDK fall back to Docker; the builder's error must surface.
+    def broken(*args: Any) -> Path:
+        raise layer.LayerBuildError("pip could not install the aarch64 wheels (simulated)")
+
+    monkeypatch.setattr(layer, "build", broken)
+    with pytest.raises(Exception, match="could not build its Lambda layer.*simulated") as raised:
+        build_app(nag=False)
+    assert "docker" not in str(raised.value).lower()
 
 
 @pytest.mark.parametrize(
@@ -665,7 +694,6 @@ def test_feature_flags_reach_apps_built_outside_the_cli(default: Synth) -> None:
         ("output_buckets", 42, "list of bucket names"),
         ("auto_delete_objects", True, "requires removal_policy=destroy"),
         ("removal_policy", "snapshot", "expected one of"),
-        ("pandas_layer_arn", "arn:aws:lambda:eu-west-1:1:layer:x", "layer version ARN"),
         ("features_memory_mb", 64, "between 128 and 10240"),
         ("versioned", "yes", "expected true or false"),
         ("max_concurrency", 0, "between 1 and 10000"),
@@ -800,8 +828,13 @@ def _shipped(root: Path) -> set[str]:
 def test_lambda_asset_is_only_the_runtime_code(cli_assembly: Path) -> None:
     assets = json.loads((cli_assembly / f"{DEFAULTS['stack_name']}.assets.json").read_text())["files"]
     zips = {h: a["source"]["path"] for h, a in assets.items() if a["source"].get("packaging") == "zip"}
-    assert len(zips) == 1, zips
-    ((asset_hash, path),) = zips.items()
+    doc = json.loads((cli_assembly / f"{DEFAULTS['stack_name']}.template.json").read_text())
+    resources = doc["Resources"].values()
+    keys = {r["Properties"]["Code"]["S3Key"] for r in resources if r["Type"] == "AWS::Lambda::Function"}
+    layer_keys = {r["Properties"]["Content"]["S3Key"] for r in resources if r["Type"] == "AWS::Lambda::LayerVersion"}
+    # Two directory assets: the functions' code and the dependency layer (tests/test_layer.py checks it).
+    assert {f"{h}.zip" for h in zips} == keys | layer_keys and len(zips) == 2, zips
+    ((asset_hash, path),) = ((h, p) for h, p in zips.items() if f"{h}.zip" in keys)
     files = _shipped(cli_assembly / path)
     # Exactly the source files of lambdas/ (the runtime package and the user's custom feature modules)...
     expected = {f for f in _shipped(LAMBDAS) if "__pycache__" not in f.split("/") and not f.endswith((".pyc", ".pyo"))}
@@ -813,8 +846,6 @@ def test_lambda_asset_is_only_the_runtime_code(cli_assembly: Path) -> None:
         assert name.endswith((".py", ".json")), name
         assert parts[0] != "featurize" and "tests" not in parts and "__pycache__" not in parts, name
     # Every function deploys that asset.
-    doc = json.loads((cli_assembly / f"{DEFAULTS['stack_name']}.template.json").read_text())
-    keys = {r["Properties"]["Code"]["S3Key"] for r in doc["Resources"].values() if r["Type"] == "AWS::Lambda::Function"}
     assert keys == {f"{asset_hash}.zip"}
 
 
