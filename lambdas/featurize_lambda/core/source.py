@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ..errors import InputError
-from .formats import FORMATS, InputFormat, format_of, named_suffixes
+from .formats import InputFormat, format_of, labels, named_suffixes
 
 #: Names a folder may hold besides its data files: hidden files and Spark/Hadoop markers
 #: (``_SUCCESS``, ``.part-0.crc``, ``_common_metadata``), as pyarrow datasets ignore them too.
@@ -157,7 +157,7 @@ def select_files(
             f"(e.g. {unknown[:3]}); move them elsewhere or point the input at the data files only"
         )
     if len(formats) > 1:
-        first, second = [label for label in _labels() if label in formats][:2]
+        first, second = [label for label in labels() if label in formats][:2]
         raise InputError(
             f"input {display} mixes {first} and {second} files (e.g. {formats[first]!r} and {formats[second]!r}); "
             "one run reads one format"
@@ -166,10 +166,6 @@ def select_files(
         raise InputError(f"input {display} holds no data files ({named_suffixes()}), or only empty ones")
     return InputSource(filesystem, tuple(files), next(iter(formats)).lower(), display)
 
-
-def _labels() -> list[str]:
-    """The format families' labels in the order of :data:`FORMATS`."""
-    return list(dict.fromkeys(candidate.label for candidate in FORMATS))
 
 
 def single_file(filesystem: pafs.FileSystem, path: str, size: int, display: str) -> InputSource:

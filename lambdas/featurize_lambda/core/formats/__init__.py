@@ -16,7 +16,7 @@ from .parquet import ParquetFormat
 #: Every input format, in the order messages list them.
 FORMATS: tuple[InputFormat, ...] = (ParquetFormat(), CsvFormat(), GzipCsvFormat())
 
-__all__ = ["FORMATS", "InputFormat", "format_of", "input_suffixes", "named_suffixes"]
+__all__ = ["FORMATS", "InputFormat", "format_of", "input_suffixes", "labels", "named_suffixes"]
 
 
 def format_of(name: str) -> InputFormat | None:
@@ -32,6 +32,11 @@ def format_of(name: str) -> InputFormat | None:
 def input_suffixes() -> tuple[str, ...]:
     """Every accepted file name ending (``.parquet``, ``.pq``, ``.csv``, ``.csv.gz``)."""
     return tuple(suffix for candidate in FORMATS for suffix in candidate.suffixes)
+
+
+def labels() -> list[str]:
+    """The format families' labels (``Parquet``, ``CSV``), in the order of :data:`FORMATS`."""
+    return list(dict.fromkeys(candidate.label for candidate in FORMATS))
 
 
 def named_suffixes() -> str:

@@ -105,10 +105,10 @@ class Validator:
                     'tsfresh refuses them too: clean the input, or set "drop_nan": true (CLI: --drop-nan) '
                     "to drop them"
                 )
-            elif kind == "badtime":
+            elif kind.startswith("badtime:"):
                 messages.append(
-                    f"sort column {column!r} must hold one type of value: {p.count} row(s) do not, "
-                    f"e.g. {p.example!r} ({p.where})"
+                    f"sort column {column!r} holds text, which must be all timestamps or all numbers; read as "
+                    f"{kind.partition(':')[2]}s, {p.count} row(s) are not, the first {p.example!r} ({p.where})"
                 )
             else:
                 messages.append(f"{kind} column {column!r} has {p.count} null value(s) (first in {p.where})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,14 +20,41 @@ from .reader import Reader, Retype, estimate_rows
 from .spill import Bucket, Spill, id_hashes
 
 
+def _timestamps(series: pd.Series) -> pd.Series:
+    """Text parsed as UTC timestamps (NaT where a value is not one).
+
+    pandas infers one format from the first value; values in another ISO 8601 form (a date next to a
+    date and time) are parsed again as ISO 8601, so that only values that are no timestamp fail.
+    """
+    with warnings.catch_warnings():
+        # "Could not infer format": the fallback below is the answer to it, not the user's concern.
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(series, errors="coerce", utc=True)
+    retry = (parsed.isna() & series.notna()).to_numpy()
+    if retry.any():
+        parsed = parsed.copy()
+        parsed[retry] = pd.to_datetime(series[retry], format="ISO8601", errors="coerce", utc=True)
+    return parsed
+
+
+def _time_target(text: pa.Array) -> str:
+    """How to read a text time column: ``"number"`` or ``"timestamp"``, whichever more of its first values are.
+
+    Ties (and a column of nulls) count as numbers.
+    """
+    series = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
+    numbers = int(pd.to_numeric(series, errors="coerce").notna().sum())
+    return "number" if numbers >= int(_timestamps(series).notna().sum()) else "timestamp"
+
+
 def _parse_time(text: pa.Array, target: str) -> tuple[pa.Array, np.ndarray]:
-    """A CSV time column re-read as text: parse it as ``target`` ("number" or "timestamp")."""
+    """A text time column parsed as ``target`` ("number" or "timestamp"); the mask of values that are not."""
     series = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
     if target == "number":
         parsed = pd.to_numeric(series, errors="coerce")
         bad = (parsed.isna() & series.notna()).to_numpy()
         return pa.array(parsed.to_numpy(dtype=np.float64, na_value=np.nan), type=pa.float64()), bad
-    parsed = pd.to_datetime(series, errors="coerce", utc=True)
+    parsed = _timestamps(series)
     bad = (parsed.isna() & series.notna()).to_numpy()
     return pa.array(parsed.dt.tz_localize(None).astype("datetime64[ns]")), bad
 
@@ -88,12 +116,21 @@ class Scan:
 
     def _times(self, times: pa.Array, file: str, at: Locator) -> pa.Array:
         times = decode(times)
-        if self.time_target is not None and (pa.types.is_string(times.type) or pa.types.is_large_string(times.type)):
+        bad = None
+        text_time = pa.types.is_string(times.type) or pa.types.is_large_string(times.type)
+        # Text after a first file of another type is that file's type or an error (_one_type).
+        if text_time and (self.sort_type is None or self.time_target is not None):
+            # A text time column is all timestamps or all numbers (sorting it as text would order a
+            # stray value anywhere, and "10" before "9"); which one is decided by the first batch.
             text = times
+            if self.time_target is None:
+                self.time_target = _time_target(text)
             times, bad = _parse_time(text, self.time_target)
-            self.validator.add("badtime", self.layout.sort, bad, at, text)
+            self.validator.add(f"badtime:{self.time_target}", self.layout.sort, bad, at, text)
         times = self._one_type(times, "sort_type", "sort", "time", file)
-        self.validator.add("sort", self.layout.sort, nulls(times), at)
+        missing = nulls(times)
+        # A value that is not a timestamp (or number) is reported as such, not again as a null.
+        self.validator.add("sort", self.layout.sort, missing if bad is None else missing & ~bad, at)
         return times
 
     def long(self, batch: pa.RecordBatch, file: str, offset: int) -> pa.Table | None:
