@@ -44,7 +44,7 @@ import pyarrow as pa
 
 from ...errors import InputError
 from ..source import InputSource, table_source
-from .chunks import chunk_bounds, group_buckets, id_boundaries, is_sorted, sorted_group
+from .chunks import chunk_bounds, group_buckets, id_boundaries, sorted_group
 from .layout import Columns, Layout, resolve_layout
 from .limits import (
     BATCH_ROWS,
@@ -60,9 +60,6 @@ from .limits import (
 )
 from .scan import first_pass
 from .spill import even_out, id_hashes
-
-#: The old private name, kept for callers of the single-module version.
-_is_sorted = is_sorted
 
 __all__ = [
     "BATCH_ROWS", "BUCKET_ROWS", "MAX_BUCKETS", "MAX_CHUNKS", "MAX_CHUNK_ROWS", "MAX_RESPLIT_LEVELS",
