@@ -208,12 +208,12 @@ def first_pass(
     source: InputSource, columns: Columns, drop_nan: bool, limits: Limits, directory: str
 ) -> tuple[Scan, list[Bucket]]:
     """Scan the whole input once: validate it and spill its rows into hash buckets."""
-    csv_types: dict[str, pa.DataType] = {}
+    column_types: dict[str, pa.DataType] = {}
     time_target: str | None = None
     attempt = 0
     while True:
         attempt += 1
-        reader = Reader(source, limits, csv_types)
+        reader = Reader(source, limits, column_types)
         layout = resolve_layout(reader.schema(), columns, source.partition_columns)
         for file in source.files[1:] if not source.tables else ():
             names = reader.file_schema(file).names + [k for k, _ in file.partition]
@@ -244,10 +244,10 @@ def first_pass(
             if not isinstance(error, Retype):
                 raise
             retype = error
-            if retype.column in csv_types and csv_types[retype.column] == pa.string():
+            if retype.column in column_types and column_types[retype.column] == pa.string():
                 raise InputError(f"input {source.display}: column {retype.column!r} cannot be read") from None
-            csv_types[retype.column] = _retype(retype.column, retype.inferred, layout)
-            if retype.column == layout.sort and csv_types[retype.column] == pa.string():
+            column_types[retype.column] = _retype(retype.column, retype.inferred, layout)
+            if retype.column == layout.sort and column_types[retype.column] == pa.string():
                 time_target = "timestamp" if retype.inferred.startswith("timestamp") else "number"
             continue
         scan.validator.raise_if_any()
