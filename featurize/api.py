@@ -111,7 +111,7 @@ class Run:
 def _start_and_watch(
     target: Target, source: Any, execution_input: dict[str, Any], show_progress: bool, output_name: str | None = None
 ) -> tuple[Runner, RunResult]:
-    """Upload a DataFrame or local file if needed, start the execution, watch it to the end.
+    """Upload a DataFrame, local file or local folder if needed, start the execution, watch it to the end.
 
     ``output_name``: the file name of the output in the target bucket (its suffix picks the format).
     """
@@ -130,9 +130,16 @@ def _start_and_watch(
         execution_input["input"] = str(source)
     elif isinstance(source, str | os.PathLike):
         path = Path(source)
-        if not path.is_file():
-            raise InputError(f"input {source} does not exist or is not a file")
-        execution_input["input"] = runner.upload(path, name)
+        if path.is_dir():
+            from featurize_lambda.core.source import local_source  # pyarrow's readers, only for a folder
+
+            # Checked as the partition step checks a prefix (data files by name, one format), before uploading.
+            files = [Path(file.path) for file in local_source(str(path)).files]
+            execution_input["input"] = runner.upload_folder(path, files, name)
+        elif path.is_file():
+            execution_input["input"] = runner.upload(path, name)
+        else:
+            raise InputError(f"input {source} does not exist or is not a file or folder")
     else:
         raise InputError(f"the input must be a pandas DataFrame, a local path or an s3:// URI, got {type(source)}")
     arn = runner.start(execution_input, name)

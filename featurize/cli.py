@@ -8,6 +8,7 @@ included); 2 the command refused before starting a run (usage, unreadable local 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from featurize.client import RunFailed, Runner, RunResult, Target, execution_nam
 from featurize.progress import watch_with_progress
 from featurize.targets import TargetError, open_target
 from featurize_lambda.core.features import parse_features
+from featurize_lambda.core.formats import FORMATS, input_suffixes
 from featurize_lambda.errors import InputError
 from featurize_lambda.limits import check_max_concurrency
 
@@ -29,7 +31,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serverless t
 out = Console()
 err = Console(stderr=True)
 
-INPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
+#: The input file endings the CLI accepts: those of the partition step's formats (one list for both).
+INPUT_SUFFIXES = input_suffixes()
+#: The main ending of each input format, as the help lists them.
+_INPUT_NAMES = ", ".join(candidate.suffixes[0] for candidate in FORMATS)
 
 StackOption = Annotated[str | None, typer.Option("--stack", help="Run on this deployed CloudFormation stack (AWS).")]
 EndpointOption = Annotated[
@@ -169,7 +174,8 @@ def execute(
             raise _refuse(str(error)) from None
 
     if output is None:
-        output = f"{_stem(input_.rstrip('/'))}.features.parquet"
+        # A local folder given as "." or "parts/" is named by its absolute path's last part.
+        output = f"{_stem(input_.rstrip('/') if local_input is None else os.path.abspath(input_))}.features.parquet"
     local_output = None if output.startswith("s3://") else Path(output)
     if not _has_suffix(output, OUTPUT_SUFFIXES):
         raise _refuse(f"output {output}: use one of {list(OUTPUT_SUFFIXES)}")
@@ -275,7 +281,8 @@ def run(
     input_: Annotated[
         str,
         typer.Argument(
-            metavar="INPUT", help="Local file or folder, or s3:// URI of an object or prefix (.parquet, .csv, .csv.gz)."
+            metavar="INPUT",
+            help=f"Local file or folder, or s3:// URI of an object or prefix ({_INPUT_NAMES}).",
         ),
     ],
     output: Annotated[

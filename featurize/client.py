@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -139,9 +140,13 @@ class Runner:
         Paths below the folder are kept (Hive-style ``kind=x/`` folder names stay meaningful); returns
         the prefix's URI (the run's input).
         """
-        prefix = f"{INPUTS_PREFIX}{name}/{folder.name}/"
+        # Absolute and normalized on both sides: a folder given as "parts/" or "." holds files listed
+        # with absolute paths.
+        root = Path(os.path.abspath(folder))
+        prefix = f"{INPUTS_PREFIX}{name}/{root.name}/"
         for path in files:
-            self.target.s3.upload_file(str(path), self.target.bucket, prefix + path.relative_to(folder).as_posix())
+            key = prefix + Path(os.path.abspath(path)).relative_to(root).as_posix()
+            self.target.s3.upload_file(str(path), self.target.bucket, key)
         return f"s3://{self.target.bucket}/{prefix}"
 
     def download(self, uri: str, path: Path) -> None:

@@ -37,6 +37,14 @@ def with_values(values: dict[int, object], column: str = "value") -> pd.DataFram
     return frame
 
 
+def text_times(frame: pd.DataFrame, stray: dict[int, str]) -> pd.DataFrame:
+    """The time column as text timestamps (minute ``t`` of a day), with ``stray`` values at some rows."""
+    times = [f"2024-01-01 00:{int(t):02d}:00" for t in frame["time"]]
+    for row, value in stray.items():
+        times[row] = value
+    return frame.assign(time=times)
+
+
 # name -> (files: {relative path: bytes}, CLI arguments ({dir} is the test's directory), exit code, message)
 CASES: dict[str, tuple[dict[str, bytes], list[str], int, str]] = {
     "missing file": ({}, ["{dir}/nope.parquet"], 2, "error: input {dir}/nope.parquet does not exist"),
@@ -146,6 +154,19 @@ CASES: dict[str, tuple[dict[str, bytes], list[str], int, str]] = {
         ["{dir}/in.csv.gz"],
         1,
         "cannot be read as CSV: its gzip data is truncated (it ends before its end-of-stream marker)",
+    ),
+    "stray text in a time column": (
+        {"in.csv": csv_text(with_values({7: "soon"}, "time")).encode()},
+        ["{dir}/in.csv"],
+        1,
+        "error: InputError: sort column 'time' holds text, which must be all timestamps or all numbers; read as "
+        "numbers, 1 row(s) are not, the first 'soon' (row 8 of s3://",
+    ),
+    "stray value among text timestamps": (
+        {"in.parquet": text_times(GOOD, {12: "2024-13-45"}).to_parquet(index=False)},
+        ["{dir}/in.parquet"],
+        1,
+        "read as timestamps, 1 row(s) are not, the first '2024-13-45' (row 13 of s3://",
     ),
     "duplicated column names": (
         {"in.csv": b"id,time,value,value\n1,0,1.5,2\n"},

@@ -111,7 +111,7 @@ def test_sorted_input_skips_the_sort_and_gives_the_same_frame(presorted):
 
 
 def test_is_sorted_checks_every_key():
-    from featurize_lambda.core.partition import _is_sorted
+    from featurize_lambda.core.partition.chunks import is_sorted as _is_sorted
 
     frame = pd.DataFrame({"id": [1, 1, 2, 2], "t": [0, 1, 0, 1]})
     assert _is_sorted(frame, ["id", "t"])

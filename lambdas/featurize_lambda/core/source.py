@@ -3,8 +3,8 @@
 The partition step streams its input through :mod:`featurize_lambda.core.partition`, which sees only
 an :class:`InputSource`: a pyarrow ``FileSystem`` (S3 in the Lambda, the local disk in tests and
 benchmarks) and the files to read in order. This module decides which files of a folder are data
-(by name), checks that they share one format, and reads folder names written Hive-style
-(``kind=temperature/part-0.parquet``) as extra columns.
+(by name, through the formats of :mod:`featurize_lambda.core.formats`), checks that they share one
+format, and reads folder names written Hive-style (``kind=temperature/part-0.parquet``) as extra columns.
 """
 
 from __future__ import annotations
@@ -19,22 +19,11 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ..errors import InputError
-
-#: File name endings of the input formats (checked longest first, so ``.csv.gz`` wins over ``.gz``).
-FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv.gz": "csv", ".csv": "csv"}
+from .formats import InputFormat, format_of, labels, named_suffixes
 
 #: Names a folder may hold besides its data files: hidden files and Spark/Hadoop markers
 #: (``_SUCCESS``, ``.part-0.crc``, ``_common_metadata``), as pyarrow datasets ignore them too.
 IGNORED_PREFIXES = (".", "_")
-
-
-def format_of(name: str) -> str | None:
-    """``"parquet"`` or ``"csv"`` from a file name's ending (case-insensitive), else None."""
-    lower = name.lower()
-    for suffix in sorted(FORMATS, key=len, reverse=True):
-        if lower.endswith(suffix):
-            return FORMATS[suffix]
-    return None
 
 
 @dataclass(frozen=True)
@@ -55,6 +44,14 @@ class InputFile:
     size: int
     partition: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def format(self) -> InputFormat:
+        """The format its name's ending names (a source holds only files of a known format)."""
+        found = format_of(self.path)
+        if found is None:
+            raise ValueError(f"{self.path}: not a file of a known input format")
+        return found
+
 
 @dataclass(frozen=True)
 class InputSource:
@@ -67,7 +64,8 @@ class InputSource:
     files : tuple of InputFile
         Data files in path order (their rows are concatenated in this order).
     format : str
-        ``"parquet"`` or ``"csv"`` (a ``.csv.gz`` file is a gzip-compressed CSV).
+        The format family in lower case, ``"parquet"`` or ``"csv"`` (a ``.csv.gz`` file is a CSV), or
+        ``"table"``; each file's own format is :attr:`InputFile.format`.
     display : str
         How to name the input in messages (``s3://bucket/prefix/`` or a local path).
     tables : tuple of pyarrow.Table
@@ -139,33 +137,35 @@ def select_files(
     root = root.rstrip("/") + "/" if root else ""
     files: list[InputFile] = []
     unknown: list[str] = []
-    formats: dict[str, str] = {}
+    formats: dict[str, str] = {}  # format label -> its first file
     for path, size in sorted(entries):
         relative = path[len(root) :] if path.startswith(root) else path
         if any(part.startswith(IGNORED_PREFIXES) for part in relative.split("/")) or path.endswith("/"):
             continue
-        kind = format_of(relative)
-        if kind is None:
+        found = format_of(relative)
+        if found is None:
             unknown.append(relative)
             continue
         if size == 0:
             # An empty object in a folder is not data (folder markers, empty parts of a job's output).
             continue
-        formats.setdefault(kind, relative)
+        formats.setdefault(found.label, relative)
         files.append(InputFile(path, size, _hive(relative)))
     if unknown:
         raise InputError(
-            f"input {display} holds {len(unknown)} file(s) that are not .parquet, .csv or .csv.gz "
+            f"input {display} holds {len(unknown)} file(s) that are not {named_suffixes()} "
             f"(e.g. {unknown[:3]}); move them elsewhere or point the input at the data files only"
         )
     if len(formats) > 1:
+        first, second = [label for label in labels() if label in formats][:2]
         raise InputError(
-            f"input {display} mixes Parquet and CSV files (e.g. {formats['parquet']!r} and {formats['csv']!r}); "
+            f"input {display} mixes {first} and {second} files (e.g. {formats[first]!r} and {formats[second]!r}); "
             "one run reads one format"
         )
     if not files:
-        raise InputError(f"input {display} holds no data files (.parquet, .csv or .csv.gz), or only empty ones")
-    return InputSource(filesystem, tuple(files), next(iter(formats)), display)
+        raise InputError(f"input {display} holds no data files ({named_suffixes()}), or only empty ones")
+    return InputSource(filesystem, tuple(files), next(iter(formats)).lower(), display)
+
 
 
 def single_file(filesystem: pafs.FileSystem, path: str, size: int, display: str) -> InputSource:
@@ -176,12 +176,12 @@ def single_file(filesystem: pafs.FileSystem, path: str, size: int, display: str)
     InputError
         For an unknown format or an empty file.
     """
-    kind = format_of(path)
-    if kind is None:
-        raise InputError(f"input {display}: unknown format; use .parquet, .csv or .csv.gz (or a folder of them)")
+    found = format_of(path)
+    if found is None:
+        raise InputError(f"input {display}: unknown format; use {named_suffixes()} (or a folder of them)")
     if size == 0:
         raise InputError(f"input {display} is empty (0 bytes)")
-    return InputSource(filesystem, (InputFile(path, size),), kind, display)
+    return InputSource(filesystem, (InputFile(path, size),), found.label.lower(), display)
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
