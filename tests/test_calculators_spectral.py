@@ -76,12 +76,16 @@ def test_welch_mean_over_many_slices_uses_scipys_summation_order():
     x = np.random.default_rng(2).normal(size=2100) + 1e3
     ((_, pxx),) = spectral._welch_blocks(Segments.from_series([x]))
     _, expected = scipy.signal.welch(x, nperseg=256)
-    np.testing.assert_array_equal(pxx[0], expected)
+    # the same FFTs and the same pairwise mean: 1e-14 relative (an FFT's rounding is its build's, not
+    # a property of this code; a different summation order of the mean shows at ~1e-13 with 15 slices)
+    np.testing.assert_allclose(pxx[0], expected, rtol=1e-14, atol=0)
 
 
 def test_hann_window_is_scipys():
     for m in (1, 2, 3, 7, 64, 255, 256):
-        np.testing.assert_array_equal(spectral._hann_periodic(m), scipy.signal.get_window("hann_periodic", m))
+        # np.cos is the platform's (SIMD, CPU-dispatched) cosine: to an ulp, not to the bit
+        want = scipy.signal.get_window("hann_periodic", m)
+        np.testing.assert_allclose(spectral._hann_periodic(m), want, rtol=0, atol=4 * np.finfo(float).eps)
 
 
 @pytest.mark.parametrize("name", ["spkt_welch_density", "fourier_entropy"])
@@ -157,7 +161,8 @@ def test_mexh_integral_is_pywts():
     assert ours_step == np.linspace(-8, 8, 4096)[1] - np.linspace(-8, 8, 4096)[0]
     expected = np.cumsum(psi)
     expected *= ours_step
-    np.testing.assert_array_equal(integral, expected)
+    # psi comes from pywt's C exp(), ours from numpy's: the platform's libm, equal to an ulp or so
+    np.testing.assert_allclose(integral, expected, rtol=1e-13, atol=1e-15)
     assert abs(ours_step - step) < 1e-15
 
 
@@ -203,7 +208,7 @@ def test_number_cwt_peaks_counts_match_exactly(n):
     np.testing.assert_array_equal(ours, expected)
 
 
-def test_ricker_cwt_rows_are_scipys_bit_for_bit_in_both_convolution_methods():
+def test_ricker_cwt_rows_are_scipys_in_both_convolution_methods():
     from scipy.signal._wavelets import _cwt, _ricker
 
     rng = np.random.default_rng(12)
@@ -215,7 +220,11 @@ def test_ricker_cwt_rows_are_scipys_bit_for_bit_in_both_convolution_methods():
     for i, x in enumerate(series):
         start, length = segments.starts[i], segments.lengths[i]
         expected = _cwt(x, _ricker, np.arange(1, n + 1))
-        np.testing.assert_array_equal(ours[:, start : start + length], expected)
+        # direct sums and FFT convolutions as scipy makes them: 1e-12 of each row's scale (FFT and exp
+        # rounding is the build's and the CPU's, not this code's)
+        scale = np.abs(expected).max(axis=1, keepdims=True)
+        error = np.abs(ours[:, start : start + length] - expected)
+        assert (error <= 1e-12 * scale).all(), (i, float((error / np.maximum(scale, 1e-300)).max()))
 
 
 def test_next_fast_len_is_scipys():
