@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -12,44 +12,49 @@ from ...segments import Segments
 from ._shared import _all_nan, _cached, _centered, _head_sums, _invalid, _lag_product, _lag_sums, _scratch
 
 
+def _triple_mean(s: Segments, lag: int, terms: Callable[[np.ndarray, int, int], np.ndarray]) -> np.ndarray:
+    """Per-series mean of ``terms(x, lag, count)``: terms of ``x[i]``, ``x[i+l]``, ``x[i+2l]`` for ``i < count``.
+
+    ``terms`` runs over the flat value array (``count = len(x) - 2 lag``); only the triples inside one
+    series are summed. 0 when ``2 * lag >= n`` (as tsfresh); NaN for a negative lag (tsfresh wraps
+    around the series).
+    """
+    if lag < 0:
+        return np.full(len(s), np.nan)
+    span = 2 * lag
+    count = len(s.values) - span
+    total, counts = _head_sums(s, terms(s.values, lag, count) if count > 0 else np.empty(0), span)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, total / np.maximum(counts, 1), 0.0)
+
+
 @parametrized("time_reversal_asymmetry_statistic", empty=0.0)
 def time_reversal_asymmetry_statistic(s: Segments, lag: int) -> np.ndarray:
     """Mean of ``x[i+2l]^2 x[i+l] - x[i+l] x[i]^2``; 0 when ``2 * lag >= n`` (as tsfresh).
 
     Computed as ``x[i+l] (x[i+2l] - x[i]) (x[i+2l] + x[i])`` in reused buffers (the same number to
-    rounding). A negative lag (tsfresh wraps around the series) gives NaN.
+    rounding). A negative lag gives NaN.
     """
-    if lag < 0:
-        return np.full(len(s), np.nan)
-    x = s.values
-    n = len(x)
-    span = 2 * lag
-    if n > span:
-        terms = np.subtract(x[span:], x[: n - span], out=_scratch(s, 0, n - span))
-        terms *= np.add(x[span:], x[: n - span], out=_scratch(s, 1, n - span))
-        terms *= x[lag : n - lag]
-    else:
-        terms = np.empty(0)
-    total, count = _head_sums(s, terms, span)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+    def terms(x: np.ndarray, lag: int, count: int) -> np.ndarray:
+        out = np.subtract(x[2 * lag :], x[:count], out=_scratch(s, 0, count))
+        out *= np.add(x[2 * lag :], x[:count], out=_scratch(s, 1, count))
+        out *= x[lag : lag + count]
+        return out
+
+    return _triple_mean(s, lag, terms)
 
 
 @parametrized("c3", empty=0.0)
 def c3(s: Segments, lag: int) -> np.ndarray:
     """Mean of ``x[i+2l] x[i+l] x[i]``; 0 when ``2 * lag >= n`` (as tsfresh); NaN for a negative lag."""
-    if lag < 0:
-        return np.full(len(s), np.nan)
-    x = s.values
-    n = len(x)
-    span = 2 * lag
-    if n > span:
-        terms = np.multiply(x[span:], x[lag : n - lag], out=_scratch(s, 0, n - span))
-        terms *= x[: n - span]
-    else:
-        terms = np.empty(0)
-    total, count = _head_sums(s, terms, span)
-    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+    def terms(x: np.ndarray, lag: int, count: int) -> np.ndarray:
+        out = np.multiply(x[2 * lag :], x[lag : lag + count], out=_scratch(s, 0, count))
+        out *= x[:count]
+        return out
+
+    return _triple_mean(s, lag, terms)
 
 
 @parametrized("cid_ce", empty=0.0)
