@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from featurize_lambda.core.calculators import dynamics
+from featurize_lambda.core.calculators.dynamics import _shared, trends
 from featurize_lambda.core.registry import REGISTRY, compute
 from featurize_lambda.core.segments import Segments
 
@@ -153,7 +153,7 @@ def test_linear_trend_pvalue_on_long_series(rng):
         rng.normal(size=n) + 1e-4 * trend,
         rng.normal(size=5000),
     ]
-    fitted = dynamics._linregress(Segments.from_series(series), {"pvalue", "stderr"})
+    fitted = trends._linregress(Segments.from_series(series), {"pvalue", "stderr"})
     for index, x in enumerate(series):
         expected = stats.linregress(np.arange(len(x)), x)
         np.testing.assert_allclose(fitted["pvalue"][index], expected.pvalue, rtol=1e-9, atol=1e-300)
@@ -239,7 +239,7 @@ def test_permutation_entropy_ties_nan_and_steps(rng):
 def test_student_t_matches_scipy(rng, df):
     t = np.concatenate([[0.0, 0.5, 1.0, 1.73, 2.0, 5.0, 30.0, 1e3, 1e6, 7.07e9], rng.uniform(0, 8, 300)])
     t = np.concatenate([t, 10 ** rng.uniform(-6, 3, 300)])
-    got = dynamics._student_t_two_sided(t, np.full(len(t), float(df)))
+    got = trends._student_t_two_sided(t, np.full(len(t), float(df)))
     want = 2 * special.stdtr(df, -t)
     if df == 1:  # scipy loses digits below |t| = 1e-4 there (see the next test): the closed form
         closed = np.where(t < 1, 1 - 2 * np.arctan(t) / np.pi, 2 * np.arctan(1 / np.maximum(t, 1e-300)) / np.pi)
@@ -256,7 +256,7 @@ def test_student_t_one_degree_of_freedom_tiny_t_deviation():
     """
     t = np.array([1e-8, 1e-7, 1e-6])
     exact = 1 - 2 * np.arctan(t) / np.pi
-    np.testing.assert_allclose(dynamics._student_t_two_sided(t, np.ones(3)), exact, rtol=1e-15)
+    np.testing.assert_allclose(trends._student_t_two_sided(t, np.ones(3)), exact, rtol=1e-15)
     assert abs(2 * special.stdtr(1, -1e-8) - exact[0]) > 1e-9
 
 
@@ -265,14 +265,14 @@ def test_regularized_beta_matches_scipy(rng):
     b = np.concatenate([np.full(200, 0.5), rng.uniform(0.5, 15, 50)])
     x = rng.uniform(0, 1, 250)
     with np.errstate(divide="ignore"):
-        got = dynamics._regularized_beta(a, b, x, 1 - x, np.log(x), np.log1p(-x))
+        got = trends._regularized_beta(a, b, x, 1 - x, np.log(x), np.log1p(-x))
     np.testing.assert_allclose(got, special.betainc(a, b, x), rtol=1e-12, atol=1e-300)
 
 
 def test_lag_helpers_ignore_pairs_across_series():
     series = [np.arange(5.0), np.array([]), np.array([7.0]), np.arange(3.0) * 10]
     s = Segments.from_series(series)
-    total, count = dynamics._head_sums(s, s.values[:-1] * s.values[1:], 1)
+    total, count = _shared._head_sums(s, s.values[:-1] * s.values[1:], 1)
     np.testing.assert_array_equal(count, [4, 0, 0, 2])
     np.testing.assert_array_equal(total, [0 + 2 + 6 + 12, 0, 0, 0 + 200])
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from tsfresh.feature_extraction import feature_calculators as fc
 
-from featurize_lambda.core.calculators import models
+from featurize_lambda.core.calculators.models import _lstsq, _statsmodels, adf, ar, entropies
+from featurize_lambda.core.calculators.models import pacf as pacf_module
 from featurize_lambda.core.registry import REGISTRY, compute
 from featurize_lambda.core.segments import Segments
 
@@ -166,8 +167,8 @@ def test_fast_path_for_ordinary_series(monkeypatch):
     def forbidden(*args):
         raise AssertionError("reference path used")
 
-    monkeypatch.setattr(models, "_adf_reference", forbidden)
-    monkeypatch.setattr(models, "_ar_reference", forbidden)
+    monkeypatch.setattr(adf, "_adf_reference", forbidden)
+    monkeypatch.setattr(ar, "_ar_reference", forbidden)
     rng = np.random.default_rng(11)
     series = [rng.normal(5, 3, 500) for _ in range(5)] + [np.cumsum(rng.normal(size=500)) for _ in range(5)]
     series += [_ar(rng.normal(size=300), 0.9) for _ in range(5)]
@@ -196,14 +197,14 @@ def test_transcriptions_match_statsmodels():
         warnings.simplefilter("ignore")
         for x in hard:
             for autolag in ("AIC", "BIC", "t-stat", None):
-                stat, pvalue, lag = models._adf_reference(x, autolag)
+                stat, pvalue, lag = _statsmodels._adf_reference(x, autolag)
                 want = adfuller(x, autolag=autolag)
                 assert lag == want[2]
                 assert stat == pytest.approx(want[0], rel=1e-12, abs=1e-12)
                 assert pvalue == pytest.approx(want[1], rel=1e-12, abs=0)  # math.erfc, not scipy's ndtr
             for k in (1, 3):
                 want = AutoReg(list(x), lags=k, trend="c").fit().params
-                np.testing.assert_allclose(models._ar_reference(x, k), want, rtol=1e-12, atol=1e-12)
+                np.testing.assert_allclose(_statsmodels._ar_reference(x, k), want, rtol=1e-12, atol=1e-12)
         # nearly deterministic (amplification ~1e6) and a random walk: statsmodels' calls, to 1e-12
         series = [np.sin(np.arange(1000) / 7.0) + 1e-3 * rng.normal(size=1000), np.cumsum(rng.normal(size=500))]
         got = compute(
@@ -213,7 +214,7 @@ def test_transcriptions_match_statsmodels():
             have = np.array([v[index] for _, v in got])
             np.testing.assert_allclose(have, pacf(x, method="ld", nlags=9), rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(
-            models._pacf_statsmodels(series, 9), [pacf(x, method="ld", nlags=9)[1:] for x in series], rtol=1e-12
+            pacf_module._pacf_statsmodels(series, 9), [pacf(x, method="ld", nlags=9)[1:] for x in series], rtol=1e-12
         )
 
 
@@ -254,7 +255,7 @@ def test_pacf_batched_path_is_within_its_bound_of_the_correctly_rounded_value():
     series += [_ar(rng.normal(size=5000), 0.99) for _ in range(20)] + [
         np.cumsum(rng.normal(size=1000)) for _ in range(20)
     ]
-    threshold = models._PACF_AMPLIFICATION
+    threshold = pacf_module._PACF_AMPLIFICATION
     got = compute(REGISTRY["partial_autocorrelation"], Segments.from_series(series), GRID["partial_autocorrelation"])
     batched = 0
     for index, x in enumerate(series):
@@ -289,9 +290,9 @@ def test_chunking_and_batching_do_not_change_results(monkeypatch):
     ]
     segments = Segments.from_series(series)
     before = {name: compute(REGISTRY[name], segments, GRID[name]) for name in NAMES}
-    monkeypatch.setattr(models, "_PAIR_CHUNK", 97)
-    monkeypatch.setattr(models, "_VALUE_CHUNK", 50)
-    monkeypatch.setattr(models, "_BATCH_ELEMENTS", 500)
+    monkeypatch.setattr(entropies, "_PAIR_CHUNK", 97)
+    monkeypatch.setattr(entropies, "_VALUE_CHUNK", 50)
+    monkeypatch.setattr(_lstsq, "_BATCH_ELEMENTS", 500)
     for name in NAMES:
         after = compute(REGISTRY[name], segments, GRID[name])
         for (suffix, a), (_, b) in zip(before[name], after, strict=True):
