@@ -157,3 +157,32 @@ def install() -> None:
         cls._eval_pool = _looping_eval_pool(open_job_frame, close_frame, record)
     retrier_decl.time = RETRY_CLOCK
     _installed = True
+
+
+# -- Unnamed executions get a UUID name (the engine's own block; see install_execution_names) -------
+_names_installed = False
+
+
+def install_execution_names() -> None:
+    """Give an execution started without ``name`` a UUID name, as AWS does (idempotent).
+
+    moto 5.2.5's executing backend (``StepFunctionsParserBackend.start_execution``) names it ``None``:
+    its ARN ends in ``:None``, its output goes under ``outputs/None/``, the next unnamed start fails
+    with ExecutionAlreadyExists and ListExecutions leaves out its ``name``.
+    """
+    global _names_installed
+    if _names_installed:
+        return
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    start_execution.__doc__ = "moto's start_execution, with a UUID name when none is given (as AWS)."
+    start_execution.__wrapped__ = original  # type: ignore[attr-defined]
+    StepFunctionsParserBackend.start_execution = start_execution
+    _names_installed = True

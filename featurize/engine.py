@@ -2,13 +2,17 @@
 
 The engine starts moto's server in this process on a free loopback port, switches on its Step
 Functions interpreter, creates the bucket, the three functions and the state machine from the same
-ASL file that deploys to AWS, and runs every Lambda invocation in a process pool of real handlers.
+ASL file that deploys to AWS, and runs every Lambda invocation in an isolated worker process of real handlers
+(:mod:`featurize.workers`): a worker that dies fails only its own invocation, as a Lambda sandbox.
 The client then drives it with the same boto3 code it uses on AWS: only the endpoint differs.
 
 This process's own boto3 clients get the endpoint explicitly (:meth:`LocalEngine.client`): the
 environment of the calling process (a notebook, say) is never pointed at the engine, except
 ``MOTO_PORT``, which moto's interpreter reads to build its own clients. Only the worker processes get
 ``AWS_ENDPOINT_URL``.
+
+The engine's own logs (moto, werkzeug, Flask, the workers' stderr) are silent unless it is verbose
+(:func:`set_verbose`, the CLI's ``--verbose``): errors reach the user through the run's result.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import hashlib
 import io
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import socket
@@ -26,8 +29,6 @@ import threading
 import urllib.request
 import zipfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from . import _moto_patches, _worker
+from . import _moto_patches
+from .workers import PoolClosed, WorkerPool
 from .workflow import render
 
 REGION = "us-east-1"
@@ -113,6 +115,30 @@ class Fault:
 _running: LocalEngine | None = None
 _running_lock = threading.Lock()
 
+#: The default of :class:`LocalEngine`'s ``verbose`` (the CLI's ``--verbose`` sets it).
+_verbose = False
+
+#: Loggers of the engine's machinery: quiet unless verbose (their errors reach users as results).
+ENGINE_LOGGERS = ("werkzeug", "moto", "flask", "botocore", "urllib3")
+
+#: Seconds between two checks for invocations of ended executions (killed so the workers are free).
+REAP_SECONDS = 0.1
+
+
+def set_verbose(verbose: bool) -> None:
+    """Whether engines started from now on show their logs and their workers' stderr."""
+    global _verbose
+    _verbose = verbose
+
+
+def _quiet_logs(verbose: bool) -> None:
+    """Silence the engine's loggers, or (verbose) show their warnings and errors."""
+    for name in ENGINE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if verbose else logging.CRITICAL + 1)
+    # moto's interpreter warns that ToleratedFailurePercentage has no effect: by design, featurize's
+    # Reduce step judges chunk failures itself (see the README), so the warning says nothing new.
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.ERROR if verbose else logging.CRITICAL + 1)
+
 
 def _moto_api(endpoint: str, action: str, document: dict[str, Any] | None) -> None:
     """POST to moto's own API (``/moto-api/reset``, ``/moto-api/config``)."""
@@ -162,6 +188,8 @@ class LocalEngine:
     retry_wait_scale : float
         Multiplies every Retry wait of the workflow (tests of retries use a small value; 1.0 waits
         as long as the ASL says, as AWS does).
+    verbose : bool, optional
+        Show moto's and werkzeug's logs and the workers' stderr; default: :func:`set_verbose`'s value.
     """
 
     def __init__(
@@ -174,6 +202,7 @@ class LocalEngine:
         create_resources: bool = True,
         faults: Sequence[Fault] = (),
         retry_wait_scale: float = 1.0,
+        verbose: bool | None = None,
     ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.host = host
@@ -186,7 +215,9 @@ class LocalEngine:
         self.info: EngineInfo | None = None
         self._endpoint: str | None = None
         self._server: Any = None
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
+        self.verbose = _verbose if verbose is None else verbose
+        self._reaper_stop = threading.Event()
         self.faults: list[Fault] = list(faults)
         self.retry_wait_scale = retry_wait_scale
         self._faults_lock = threading.Lock()
@@ -210,14 +241,12 @@ class LocalEngine:
             with _running_lock:
                 _running = None
             raise
-        _moto_patches.install()
-        # Workers start first: they import pandas and the handlers while this process starts moto.
+        # Workers start first: their template imports pandas and the handlers while this process
+        # imports and starts moto.
         self._pool = self._new_pool()
-        # werkzeug logs every request of the server to stderr; keep only its errors.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        # moto's interpreter warns that ToleratedFailurePercentage has no effect: by design, featurize's
-        # Reduce step judges chunk failures itself (see the README), so the warning says nothing new.
-        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.ERROR)
+        _quiet_logs(self.verbose)
+        _moto_patches.install()
+        _moto_patches.install_execution_names()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -231,6 +260,8 @@ class LocalEngine:
         self._endpoint = endpoint
         _moto_patches.set_dispatcher(self._dispatch)
         _moto_patches.set_retry_wait_scale(self.retry_wait_scale)
+        self._reaper_stop.clear()
+        threading.Thread(target=self._reap, name="featurize-reaper", daemon=True).start()
         if self.create_resources:
             self.info = EngineInfo(endpoint, REGION, BUCKET, self._create_resources())
         return self.info
@@ -242,8 +273,9 @@ class LocalEngine:
             return
         _moto_patches.set_dispatcher(None)
         _moto_patches.set_retry_wait_scale(1.0)
+        self._reaper_stop.set()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
             self._pool = None
         if self._server is not None:
             self._server.stop()
@@ -288,18 +320,43 @@ class LocalEngine:
         return Target(self.client("s3"), self.client("stepfunctions"), self.info.bucket, self.info.state_machine_arn)
 
     # -- internals -------------------------------------------------------------------------------
-    def _new_pool(self) -> ProcessPoolExecutor:
-        """A worker pool, warming up while the server starts (the endpoint is known only then)."""
-        pool = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("forkserver"),
-            initializer=_worker.initialize,
-            initargs=(WORKER_ENVIRONMENT | {"POWERTOOLS_LOG_LEVEL": self.log_level},),
+    def _new_pool(self) -> WorkerPool:
+        """The workers, warming up while the server starts (the endpoint is known only then)."""
+        pool = WorkerPool(
+            self.workers,
+            WORKER_ENVIRONMENT | {"POWERTOOLS_LOG_LEVEL": self.log_level},
+            sorted({handler.rpartition(".")[0] for handler in self.handlers.values()}),
+            verbose=self.verbose,
         )
-        modules = tuple(sorted({handler.rpartition(".")[0] for handler in self.handlers.values()}))
-        for _ in range(self.workers):
-            pool.submit(_worker.warm, modules)
+        pool.start()
         return pool
+
+    def running_invocations(self) -> list[str | None]:
+        """The execution names of the invocations running now (one entry per busy worker)."""
+        pool = self._pool
+        return pool.running() if pool is not None else []
+
+    def _reap(self) -> None:
+        """Kill the invocations of executions that ended (stopped, failed): they would hold workers.
+
+        moto applies a StopExecution only when the running step returns, and its Map keeps its
+        items running; AWS ends a stopped execution's work at once.
+        """
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        while not self._reaper_stop.wait(REAP_SECONDS):
+            pool = self._pool
+            tags = {tag for tag in (pool.running() if pool is not None else []) if tag is not None}
+            if not tags:
+                continue
+            ended = set()
+            for execution in stepfunctions_parser_backends[ACCOUNT][REGION]._get_executions():
+                status = getattr(execution.exec_status, "value", execution.exec_status)
+                if execution.name in tags and status not in (None, "RUNNING"):
+                    ended.add(execution.name)
+            for tag in ended:
+                if pool is not None:
+                    pool.kill(tag, f"execution {tag} ended")
 
     # -- fault injection (tests) ------------------------------------------------------------------
     def inject(self, *faults: Fault) -> list[Fault]:
@@ -329,20 +386,19 @@ class LocalEngine:
         if injected is not None:
             return injected
         pool = self._pool
+        stopped = {"errorType": "Lambda.ServiceException", "errorMessage": "the local engine is stopped"}, True
         if pool is None:
-            return {"errorType": "Lambda.ServiceException", "errorMessage": "the local engine is stopped"}, True
+            return stopped
+        # The endpoint travels with each invocation, as a Lambda's environment does.
+        variables = dict(function.environment_vars) | {"AWS_ENDPOINT_URL": self._endpoint}
+        code_dir = self._code_dir(function)
+        # The execution an invocation belongs to: Partition's event names it, the others carry the run.
+        tag = (event.get("execution_name") or event.get("run")) if isinstance(event, dict) else None
         try:
-            # The endpoint travels with each invocation, as a Lambda's environment does.
-            variables = dict(function.environment_vars) | {"AWS_ENDPOINT_URL": self._endpoint}
-            code_dir = self._code_dir(function)
-            future = pool.submit(_worker.invoke, function.handler, event, variables, function.function_name, code_dir)
-            return future.result()
-        except BrokenProcessPool:
-            # A worker died (out of memory, killed): as on AWS, the invocation fails without a payload
-            # of the handler's. Replace the pool so later invocations run.
-            if self._pool is pool:
-                self._pool = self._new_pool()
-            return {"errorType": "Runtime.ExitError", "errorMessage": "the worker process died"}, True
+            # A worker that dies fails only this invocation (Runtime.ExitError) and is replaced.
+            return pool.invoke((function.handler, event, variables, function.function_name, code_dir), tag)
+        except PoolClosed:
+            return stopped
 
     def _code_dir(self, function: Any) -> str | None:
         """Where a function's deployed code asset is unpacked, if it holds its handler module.
