@@ -158,6 +158,17 @@ def _check_port(host: str, port: int) -> None:
         probe.bind((host, port))
 
 
+def _ended(execution: Any) -> bool:
+    """Whether a moto execution ended or was asked to stop (its program no longer runs)."""
+    status = getattr(execution.exec_status, "value", execution.exec_status)
+    if status not in (None, "RUNNING"):
+        return True
+    worker = getattr(execution, "exec_worker", None)
+    environment = getattr(worker, "env", None)
+    # StopExecution marks the program stopped at once; its status changes when the step returns.
+    return environment is not None and not environment.is_running()
+
+
 def _dummy_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -351,8 +362,7 @@ class LocalEngine:
                 continue
             ended = set()
             for execution in stepfunctions_parser_backends[ACCOUNT][REGION]._get_executions():
-                status = getattr(execution.exec_status, "value", execution.exec_status)
-                if execution.name in tags and status not in (None, "RUNNING"):
+                if execution.name in tags and _ended(execution):
                     ended.add(execution.name)
             for tag in ended:
                 if pool is not None:

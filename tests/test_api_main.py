@@ -75,7 +75,8 @@ def test_a_notebook(folder):
     from nbclient import NotebookClient
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SCRIPT)])
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    resources = {"metadata": {"path": str(folder)}}  # the kernel's working directory
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources=resources).execute()
     outputs = notebook.cells[0].outputs
     assert not [o for o in outputs if o.get("output_type") == "error"], json.dumps(outputs)[:2000]
     assert "done 8" in "".join(o.get("text", "") for o in outputs)
