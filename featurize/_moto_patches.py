@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -186,3 +187,39 @@ def install_execution_names() -> None:
     start_execution.__wrapped__ = original  # type: ignore[attr-defined]
     StepFunctionsParserBackend.start_execution = start_execution
     _names_installed = True
+
+
+# -- The end of an execution is signalled (the engine's own block; see install_end_signal) ----------
+_end_signal = threading.Condition()
+_end_signal_installed = False
+
+
+def install_end_signal() -> None:
+    """Notify :func:`wait_for_execution_end`'s waiters when an execution's interpreter thread ends (idempotent).
+
+    A client in the engine's process then learns of the end at once instead of at its next poll.
+    """
+    global _end_signal_installed
+    if _end_signal_installed:
+        return
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._execution_logic
+
+    def _execution_logic(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            with _end_signal:
+                _end_signal.notify_all()
+
+    _execution_logic.__doc__ = "moto's execution logic, then a notification that an execution ended."
+    _execution_logic.__wrapped__ = original  # type: ignore[attr-defined]
+    ExecutionWorker._execution_logic = _execution_logic
+    _end_signal_installed = True
+
+
+def wait_for_execution_end(ended: Callable[[], bool], seconds: float) -> bool:
+    """Wait until ``ended()`` is true, checked whenever an execution ends, for at most ``seconds``."""
+    with _end_signal:
+        return _end_signal.wait_for(ended, seconds)

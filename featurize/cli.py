@@ -8,12 +8,15 @@ included); 2 the command refused before starting a run (usage, unreadable local 
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 
@@ -21,7 +24,6 @@ from featurize import __version__
 from featurize.client import RunFailed, Runner, RunResult, Target, execution_name, new_run_name
 from featurize.progress import watch_with_progress
 from featurize.targets import TargetError, open_target
-from featurize_lambda.core.features import parse_features
 from featurize_lambda.errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serverless tsfresh-compatible feature extraction.")
@@ -42,6 +44,70 @@ WorkersOption = Annotated[
 ]
 
 
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", help="Show the engine's logs (moto, workers) and full tracebacks.")
+]
+
+#: The info file a running `featurize serve` writes in its working directory.
+SERVE_INFO = "featurize-serve.json"
+
+
+def _set_verbose(verbose: bool) -> None:
+    """``--verbose``: the local engine shows its logs and its workers' stderr."""
+    from featurize import engine
+
+    engine.set_verbose(verbose)
+
+
+@contextmanager
+def _guard(verbose: bool) -> Iterator[None]:
+    """Ctrl-C anywhere: one line, exit 130; an unexpected error: one ``error:`` line, exit 1.
+
+    With ``--verbose`` an unexpected error shows its traceback.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        _say(err, "interrupted")
+        raise typer.Exit(code=130) from None
+    except (typer.Exit, typer.Abort, click.ClickException):
+        raise
+    except Exception as error:
+        if verbose:
+            raise
+        _say(err, f"error: {type(error).__name__}: {error} (--verbose shows the traceback)")
+        raise typer.Exit(code=1) from None
+
+
+def _running_serve(info_file: Path) -> str | None:
+    """The endpoint of a live `featurize serve` of this version described by ``info_file``, else None.
+
+    A stale file (the server is gone), another version's server or an unreadable file is ignored: the
+    run starts its own engine, as without the file.
+    """
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+        endpoint, machine = info["endpoint_url"], info["state_machine_arn"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if info.get("version") != __version__:
+        return None
+    import boto3
+    from botocore.config import Config
+
+    from featurize.engine import CREDENTIALS, REGION
+
+    sfn = boto3.client(
+        "stepfunctions", endpoint_url=endpoint, region_name=info.get("region", REGION),
+        config=Config(connect_timeout=0.5, read_timeout=2, retries={"max_attempts": 1}), **CREDENTIALS,
+    )  # fmt: skip
+    try:
+        sfn.describe_state_machine(stateMachineArn=machine)
+    except Exception:  # noqa: BLE001 - refused, timed out, not a featurize engine: not usable
+        return None
+    return str(endpoint)
+
+
 @dataclass(frozen=True)
 class Where:
     """Which target a command talks to (see :mod:`featurize.targets`)."""
@@ -57,13 +123,58 @@ class Where:
 def _target(where: Where) -> Iterator[Target]:
     """Open the target, turning resolution problems into a refusal (exit 2)."""
     with ExitStack() as stack:
+        started = time.perf_counter()
         try:
             target = stack.enter_context(
                 open_target(where.stack, where.endpoint, where.region, where.profile, where.workers)
             )
         except TargetError as error:
             raise _refuse(str(error)) from None
-        yield target
+        TIMINGS.add("engine start" if where.stack is None and where.endpoint is None else "connect", started)
+        try:
+            yield target
+        finally:
+            closing = time.perf_counter()
+            stack.close()
+            TIMINGS.add("shutdown", closing)
+
+
+class Timings:
+    """The phases of one command, for ``--timings`` (seconds of wall clock, in order)."""
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, float]] = []
+        #: Whether ``--timings`` asked for them (the steps are then read from the execution's history).
+        self.enabled = False
+
+    def add(self, phase: str, started: float) -> None:
+        """Record that ``phase`` ran from ``started`` (a ``time.perf_counter()``) until now."""
+        self.phases.append((phase, time.perf_counter() - started))
+
+    def lines(self, total: float) -> list[str]:
+        """The breakdown, one phase a line, then what the phases leave out and the total."""
+        width = max([len(name) for name, _ in self.phases] + [12])
+        rows = [f"  {name:<{width}} {seconds:6.2f} s" for name, seconds in self.phases]
+        other = total - sum(seconds for name, seconds in self.phases if not name.startswith("  "))
+        return ["timings:", *rows, f"  {'other':<{width}} {other:6.2f} s", f"  {'total':<{width}} {total:6.2f} s"]
+
+
+TIMINGS = Timings()
+
+
+def _process_age() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere since the CLI module loaded)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            up = float(uptime.read().split()[0])
+        return max(0.0, up - started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _LOADED
+
+
+_LOADED = time.perf_counter()
 
 
 OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv")
@@ -152,6 +263,8 @@ def execute(
                 raise _refuse(f"input {input_}: unknown format; use one of {list(INPUT_SUFFIXES)} or a folder of them")
             if local_input.stat().st_size == 0:
                 raise _refuse(f"input {input_} is empty (0 bytes)")
+    from featurize_lambda.core.features import parse_features
+
     try:
         parse_features(options["features"])
     except InputError as error:
@@ -179,6 +292,7 @@ def execute(
     name = new_run_name()
     with _target(where) as target:
         runner = Runner(target)
+        started = time.perf_counter()
         if folder_files is not None:
             input_uri = runner.upload_folder(local_input, folder_files, name)
         elif local_input is not None:
@@ -187,14 +301,23 @@ def execute(
             input_uri = input_
         output_uri = runner.default_output(name, local_output.name) if local_output is not None else output
         arn = runner.start(build_execution_input(input_uri, output_uri, options), name)
+        TIMINGS.add("upload and start", started)
         _say(err, f"started {arn}")
-        result = _watch(runner, arn, name)
+        started = time.perf_counter()
+        try:
+            result = _watch(runner, arn, name)
+        finally:
+            TIMINGS.add("run (watched)", started)
+            if TIMINGS.enabled:
+                TIMINGS.phases.extend((f"  {step}", seconds) for step, seconds in runner.step_seconds(arn))
+        started = time.perf_counter()
         if local_output is not None:
             runner.download(result.output, local_output)
             if result.summary.get("failures"):
                 listing = local_output.parent / (local_output.name.rsplit(".", 1)[0] + ".failures.json")
                 runner.download(result.summary["failures"], listing)
                 result.summary["failures_local"] = str(listing)
+        TIMINGS.add("download", started)
     return result, local_output
 
 
@@ -296,8 +419,26 @@ def run(
     endpoint: EndpointOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
+    no_serve: Annotated[
+        bool,
+        typer.Option(
+            "--no-serve", help=f"Never use a running `featurize serve` found by ./{SERVE_INFO} (start a fresh engine)."
+        ),
+    ] = False,
+    verbose: VerboseOption = False,
+    timings: Annotated[
+        bool, typer.Option("--timings", help="Print how long each phase took (imports, engine, upload, steps, ...).")
+    ] = False,
 ) -> None:
     """Extract features from INPUT (a file or a folder of files): locally, or on a deployed stack with --stack."""
+    _set_verbose(verbose)
+    TIMINGS.enabled = timings
+    TIMINGS.phases.append(("imports", _process_age()))
+    if stack is None and endpoint is None and not no_serve:
+        endpoint = _running_serve(Path(SERVE_INFO))
+        if endpoint is not None:
+            found = f"found by ./{SERVE_INFO}; --no-serve: a fresh engine"
+            _say(err, f"using the running featurize serve at {endpoint} ({found})")
     options = {
         "column_id": column_id,
         "column_sort": column_sort,
@@ -308,7 +449,13 @@ def run(
         "drop_nan": True if drop_nan else None,
         "tolerated_failure_percentage": tolerated_failure_percentage,
     }
-    _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers))
+    with _guard(verbose):
+        try:
+            _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers))
+        finally:
+            if timings:
+                for line in TIMINGS.lines(_process_age()):
+                    _say(err, line)
 
 
 @app.command()

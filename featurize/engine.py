@@ -36,7 +36,6 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from . import _moto_patches
 from .workers import PoolClosed, WorkerPool
 from .workflow import render
 
@@ -238,6 +237,8 @@ class LocalEngine:
         """Start the server, the worker pool and create the stack's resources."""
         from moto.server import ThreadedMotoServer
 
+        from . import _moto_patches
+
         global _running
         with _running_lock:
             if _running is not None:
@@ -258,6 +259,7 @@ class LocalEngine:
         _quiet_logs(self.verbose)
         _moto_patches.install()
         _moto_patches.install_execution_names()
+        _moto_patches.install_end_signal()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -282,6 +284,8 @@ class LocalEngine:
         global _running
         if _running is not self:
             return
+        from . import _moto_patches
+
         _moto_patches.set_dispatcher(None)
         _moto_patches.set_retry_wait_scale(1.0)
         self._reaper_stop.set()
@@ -328,7 +332,24 @@ class LocalEngine:
 
         if self.info is None:
             raise RuntimeError("the engine is not started")
-        return Target(self.client("s3"), self.client("stepfunctions"), self.info.bucket, self.info.state_machine_arn)
+        return Target(
+            self.client("s3"), self.client("stepfunctions"), self.info.bucket, self.info.state_machine_arn,
+            wait=self.wait_for_end,
+        )  # fmt: skip
+
+    def wait_for_end(self, execution_arn: str, seconds: float) -> None:
+        """Return when the execution has ended (moto signals it) or after ``seconds``."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        from . import _moto_patches
+
+        def ended() -> bool:
+            for execution in stepfunctions_parser_backends[ACCOUNT][REGION]._get_executions():
+                if execution.execution_arn == execution_arn:
+                    return getattr(execution.exec_status, "value", execution.exec_status) not in (None, "RUNNING")
+            return False
+
+        _moto_patches.wait_for_execution_end(ended, seconds)
 
     # -- internals -------------------------------------------------------------------------------
     def _new_pool(self) -> WorkerPool:
@@ -346,6 +367,14 @@ class LocalEngine:
         """The execution names of the invocations running now (one entry per busy worker)."""
         pool = self._pool
         return pool.running() if pool is not None else []
+
+    @staticmethod
+    def _is_running(name: str) -> bool:
+        """Whether an execution of this name runs on the engine now."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        executions = stepfunctions_parser_backends[ACCOUNT][REGION]._get_executions()
+        return any(execution.name == name and not _ended(execution) for execution in executions)
 
     def _reap(self) -> None:
         """Kill the invocations of executions that ended (stopped, failed): they would hold workers.
@@ -402,8 +431,11 @@ class LocalEngine:
         # The endpoint travels with each invocation, as a Lambda's environment does.
         variables = dict(function.environment_vars) | {"AWS_ENDPOINT_URL": self._endpoint}
         code_dir = self._code_dir(function)
-        # The execution an invocation belongs to: Partition's event names it, the others carry the run.
+        # The execution an invocation belongs to (Partition's event names it, the others carry the
+        # run), if it is running: a direct Invoke naming an ended run belongs to no execution.
         tag = (event.get("execution_name") or event.get("run")) if isinstance(event, dict) else None
+        if tag is not None and not self._is_running(str(tag)):
+            tag = None
         try:
             # A worker that dies fails only this invocation (Runtime.ExitError) and is replaced.
             return pool.invoke((function.handler, event, variables, function.function_name, code_dir), tag)

@@ -173,7 +173,8 @@ class WorkerPool:
         -------
         tuple
             The handler's ``(payload, errored)``; if the worker died, a ``Runtime.ExitError`` payload
-            (the worker is replaced); if it was killed by :meth:`kill`, a ``Runtime.ExitError`` naming why.
+            (the worker is replaced); if it was killed by :meth:`kill` (its execution ended), the
+            non-error payload ``{"killed": reason}``, which the ended execution never uses.
 
         Raises
         ------
@@ -231,8 +232,9 @@ class WorkerPool:
         if worker.killed is not None:
             with self._exits.condition:
                 self._exits.codes.pop(worker.pid, None)
-            message = f"the invocation was killed: {worker.killed}"
-            return {"errorType": "Runtime.ExitError", "errorMessage": message}, True
+            # Not an error: its execution has ended (stopped), and moto would record a task error
+            # over the stop (FAILED instead of ABORTED). The interpreter discards this result.
+            return {"killed": worker.killed}, False
         deadline = time.monotonic() + EXIT_REPORT_SECONDS
         with self._exits.condition:
             while worker.pid not in self._exits.codes and time.monotonic() < deadline:
