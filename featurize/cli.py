@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -119,9 +120,66 @@ class Where:
     workers: int | None = None
 
 
+class _EarlyEngine:
+    """A local engine starting in a thread while the command checks its arguments and input."""
+
+    def __init__(self, workers: int | None) -> None:
+        from featurize.engine import LocalEngine
+
+        self.engine = LocalEngine(workers=workers)
+        self.error: BaseException | None = None
+        self.started = time.perf_counter()
+        self._thread = threading.Thread(target=self._start, name="featurize-engine-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            self.engine.start()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the command's thread by target()
+            self.error = error
+
+    def target(self) -> Target:
+        """The engine's target, once it has started."""
+        self._thread.join()
+        if self.error is not None:
+            raise TargetError(f"the local engine did not start: {self.error}")
+        return self.engine.target()
+
+    def close(self) -> None:
+        """Stop the engine (after its start, if it is still starting)."""
+        self._thread.join()
+        self.engine.close()
+
+
 @contextmanager
-def _target(where: Where) -> Iterator[Target]:
+def _early_engine(where: Where) -> Iterator[_EarlyEngine | None]:
+    """Start the local engine at once when ``where`` names no other target; close it at the end."""
+    if where.stack is not None or where.endpoint is not None:
+        yield None
+        return
+    early = _EarlyEngine(where.workers)
+    try:
+        yield early
+    finally:
+        closing = time.perf_counter()
+        early.close()
+        TIMINGS.add("shutdown", closing)
+
+
+@contextmanager
+def _target(where: Where, early: _EarlyEngine | None = None) -> Iterator[Target]:
     """Open the target, turning resolution problems into a refusal (exit 2)."""
+    if early is not None:
+        waited = time.perf_counter()
+        try:
+            target = early.target()
+        except TargetError as error:
+            raise _refuse(str(error)) from None
+        TIMINGS.add("engine start (waited)", waited)
+        # Indented lines are details, not counted in the total: the start ran while the input was checked.
+        TIMINGS.phases.append(("  its start took", time.perf_counter() - early.started))
+        yield target
+        return
     with ExitStack() as stack:
         started = time.perf_counter()
         try:
@@ -239,6 +297,7 @@ def execute(
     output: str | None,
     options: dict[str, Any],
     where: Where,
+    early: _EarlyEngine | None = None,
 ) -> tuple[RunResult, Path | None]:
     """Validate the arguments, run on the target, download a local output.
 
@@ -247,6 +306,7 @@ def execute(
     tuple
         The run result and the local output path (None when the output is an S3 URI).
     """
+    checking = time.perf_counter()
     local_input = None if input_.startswith("s3://") else Path(input_)
     folder_files: list[Path] | None = None
     if local_input is not None:
@@ -289,8 +349,9 @@ def execute(
     ):
         raise _refuse(f"the output {output} is inside the input folder {input_}: a later run would read it as input")
 
+    TIMINGS.add("check input and options", checking)
     name = new_run_name()
-    with _target(where) as target:
+    with _target(where, early) as target:
         runner = Runner(target)
         started = time.perf_counter()
         if folder_files is not None:
@@ -370,10 +431,18 @@ def _fail(failure: RunFailed) -> typer.Exit:
 
 
 def _run_or_exit(
-    input_: str, output: str | None, options: dict[str, Any], where: Where
+    input_: str, output: str | None, options: dict[str, Any], where: Where, early: bool = False
 ) -> tuple[RunResult, Path | None]:
+    """Run, report, turn a failed run into its one ``error:`` line (exit 1).
+
+    ``early``: start the local engine (if that is the target) while the arguments are checked.
+    """
     try:
-        result, local_output = execute(input_, output, options, where)
+        if early:
+            with _early_engine(where) as engine:
+                result, local_output = execute(input_, output, options, where, engine)
+        else:
+            result, local_output = execute(input_, output, options, where)
     except RunFailed as failure:
         raise _fail(failure) from None
     _report(result, local_output)
@@ -451,7 +520,7 @@ def run(
     }
     with _guard(verbose):
         try:
-            _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers))
+            _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers), early=True)
         finally:
             if timings:
                 for line in TIMINGS.lines(_process_age()):

@@ -18,12 +18,14 @@ The engine's own logs (moto, werkzeug, Flask, the workers' stderr) are silent un
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import urllib.request
@@ -157,6 +159,36 @@ def _check_port(host: str, port: int) -> None:
         probe.bind((host, port))
 
 
+def _defer_moto_batch() -> None:
+    """Load the ``moto.batch`` package only when one of its names is used (never, by this workflow).
+
+    moto's Step Functions interpreter imports ``moto.batch.utils`` for its Batch integration, and the
+    package's ``__init__`` imports its models and through them ``moto.ec2``: about 1.5 s of every
+    engine start (measured) for a service the workflow never calls. The package module is created
+    without running its ``__init__``; the first attribute read runs it, so moto's own use still works.
+    """
+    if "moto.batch" in sys.modules:
+        return
+    import moto
+
+    spec = importlib.util.find_spec("moto.batch")
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def load_on_use(name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        del module.__dict__["__getattr__"]
+        loader.exec_module(module)
+        return getattr(module, name)
+
+    module.__getattr__ = load_on_use  # type: ignore[method-assign]
+    sys.modules["moto.batch"] = module
+    moto.batch = module  # type: ignore[attr-defined]
+
+
 def _ended(execution: Any) -> bool:
     """Whether a moto execution ended or was asked to stop (its program no longer runs)."""
     status = getattr(execution.exec_status, "value", execution.exec_status)
@@ -235,6 +267,7 @@ class LocalEngine:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> EngineInfo:
         """Start the server, the worker pool and create the stack's resources."""
+        _defer_moto_batch()
         from moto.server import ThreadedMotoServer
 
         from . import _moto_patches

@@ -151,15 +151,14 @@ class WorkerPool:
         for _ in range(self.size * 4):
             self._idle.put(None)  # wake every invocation waiting for a worker
         if self._template is not None:
-            try:
-                self._template.stdin.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
-            try:
-                self._template.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._template.kill()
-                self._template.wait()
+            # The template holds no state: killing it spares its interpreter's shutdown (~0.3 s).
+            self._template.kill()
+            self._template.wait()
+            for stream in (self._template.stdin, self._template.stdout):
+                try:
+                    stream.close()  # type: ignore[union-attr]
+                except OSError:
+                    pass
         if self._listener is not None:
             self._listener.close()
         if self._directory is not None:
