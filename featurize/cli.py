@@ -673,7 +673,9 @@ def runs(
         stopped = execution.get("stopDate")
         _say(
             out,
-            f"{execution['name']}  {execution['status']:<9}  {execution['startDate']:%Y-%m-%d %H:%M:%S}"
+            # An execution started without a name by an older engine has none: the ARN's last part.
+            f"{execution.get('name') or execution_name(execution['executionArn'])}  {execution['status']:<9}  "
+            f"{execution['startDate']:%Y-%m-%d %H:%M:%S}"
             + (f"  {stopped:%Y-%m-%d %H:%M:%S}" if stopped else ""),
         )
 

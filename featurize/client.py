@@ -60,7 +60,7 @@ class Target:
     state_machine_arn: str | None
     #: ``wait(execution_arn, seconds)``: return when the execution ends or after ``seconds``; an
     #: in-process engine signals the end (no polling delay), elsewhere None: a plain sleep.
-    wait: Callable[[str, float], None] | None = None
+    wait: Callable[[str, float], Any] | None = None
 
 
 @dataclass

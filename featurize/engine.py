@@ -370,8 +370,8 @@ class LocalEngine:
             wait=self.wait_for_end,
         )  # fmt: skip
 
-    def wait_for_end(self, execution_arn: str, seconds: float) -> None:
-        """Return when the execution has ended (moto signals it) or after ``seconds``."""
+    def wait_for_end(self, execution_arn: str, seconds: float) -> bool:
+        """Return when the execution has ended (moto signals it; True) or after ``seconds`` (False)."""
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
         from . import _moto_patches
@@ -382,7 +382,7 @@ class LocalEngine:
                     return getattr(execution.exec_status, "value", execution.exec_status) not in (None, "RUNNING")
             return False
 
-        _moto_patches.wait_for_execution_end(ended, seconds)
+        return _moto_patches.wait_for_execution_end(ended, seconds)
 
     # -- internals -------------------------------------------------------------------------------
     def _new_pool(self) -> WorkerPool:
