@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test setup lint synth deploy bench bench-features clean
+.PHONY: demo test setup lint synth deploy bench bench-features bench-small-runs clean
 
 demo: $(VENV)/.installed
 	$(BIN)/featurize demo
@@ -61,6 +61,10 @@ bench: $(VENV)/.installed-dev
 
 bench-features: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_features.py --per-calculator
+
+# Fresh-process wall clock of small local runs vs a tsfresh script (issue 14's sizes and goals).
+bench-small-runs: $(VENV)/.installed-dev
+	$(PY) benchmarks/bench_small_runs.py --serve
 
 clean:
 	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .pytest_cache
