@@ -533,8 +533,10 @@ def demo(
         "featurize-demo"
     ),
     workers: WorkersOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Generate a deterministic sample data set, extract its features locally, show the first rows."""
+    _set_verbose(verbose)
     import pandas as pd
 
     from featurize.sample import make_sample
@@ -564,8 +566,10 @@ def serve(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (the engine has no authentication).")
     ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the local engine as a long-lived endpoint for the AWS CLI, boto3 and `featurize run --endpoint`."""
+    _set_verbose(verbose)
     from featurize.serve import is_loopback
     from featurize.serve import serve as run_server
 
