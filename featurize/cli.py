@@ -49,6 +49,9 @@ VerboseOption = Annotated[
     bool, typer.Option("--verbose", help="Show the engine's logs (moto, workers) and full tracebacks.")
 ]
 
+#: The preset names (``featurize_lambda.core.settings.PRESET_NAMES``, checked by a test).
+PRESETS = ("minimal", "efficient", "comprehensive")
+
 #: The info file a running `featurize serve` writes in its working directory.
 SERVE_INFO = "featurize-serve.json"
 
@@ -323,12 +326,13 @@ def execute(
                 raise _refuse(f"input {input_}: unknown format; use one of {list(INPUT_SUFFIXES)} or a folder of them")
             if local_input.stat().st_size == 0:
                 raise _refuse(f"input {input_} is empty (0 bytes)")
-    from featurize_lambda.core.features import parse_features
+    if options["features"] not in PRESETS:  # a preset name needs no check (nor pandas, which the check imports)
+        from featurize_lambda.core.features import parse_features
 
-    try:
-        parse_features(options["features"])
-    except InputError as error:
-        raise _refuse(str(error)) from None
+        try:
+            parse_features(options["features"])
+        except InputError as error:
+            raise _refuse(str(error)) from None
     if options.get("chunk_size") is not None and options["chunk_size"] <= 0:
         raise _refuse("--chunk-size must be a positive number of ids per chunk")
     tolerated = options.get("tolerated_failure_percentage")
