@@ -20,6 +20,7 @@ import queue
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._exits = _Exits()
         self._closed = threading.Event()
+        self._template_ended = threading.Event()
         self._template: subprocess.Popen[bytes] | None = None
         self._listener: Listener | None = None
         self._directory: str | None = None
@@ -160,6 +162,12 @@ class WorkerPool:
                 except OSError:
                     pass
         if self._listener is not None:
+            # Wake the thread blocked in accept() (it then sees the pool closed and returns).
+            try:
+                with socket.socket(socket.AF_UNIX) as waker:
+                    waker.connect(str(self._listener.address))
+            except OSError:
+                pass
             self._listener.close()
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
@@ -183,6 +191,8 @@ class WorkerPool:
         worker = self._idle.get()
         if worker is None or self._closed.is_set():
             self._idle.put(None)
+            if self._template_ended.is_set() and not self._closed.is_set():
+                raise PoolClosed("the local engine's worker template ended; start the engine again")
             raise PoolClosed("the local engine is stopped")
         with self._lock:
             worker.tag = tag
@@ -279,3 +289,8 @@ class WorkerPool:
                 with self._exits.condition:
                     self._exits.codes[int(parts[1])] = int(parts[2])
                     self._exits.condition.notify_all()
+        # The template ended (killed from outside, or it failed to import the handlers): no worker
+        # will come; the invocations waiting for one fail instead of waiting forever.
+        self._template_ended.set()
+        for _ in range(self.size * 4):
+            self._idle.put(None)
