@@ -64,7 +64,7 @@ bench-features: $(VENV)/.installed-dev
 
 # Fresh-process wall clock of small local runs vs a tsfresh script (issue 14's sizes and goals).
 bench-small-runs: $(VENV)/.installed-dev
-	$(PY) benchmarks/bench_small_runs.py --serve
+	$(PY) benchmarks/bench_small_runs.py --serve --ctrl-c
 
 clean:
 	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .pytest_cache

@@ -9,11 +9,12 @@ against a running ``featurize serve`` (found by its info file, as a user's run f
 
 The goals (issue 14): 1,000 rows at least 2x faster than tsfresh, 400 x 1,000 at least 10x, 2M rows
 faster; with a running server, the 1,000-row run under 0.5 s. One run of each case also prints
-``featurize run --timings``'s breakdown. Data files are cached under ~/.cache/featurize/ (never in the
+``featurize run --timings``'s breakdown. With ``--ctrl-c``, the time from SIGINT to exit of a run
+whose chunks are running (the README's 2 s). Data files are cached under ~/.cache/featurize/ (never in the
 repository).
 
 Run: ``make bench-small-runs`` (or ``.venv/bin/python benchmarks/bench_small_runs.py [--repeat N]
-[--sizes small,efficient,large] [--serve]``).
+[--sizes small,efficient,large] [--serve] [--ctrl-c]``).
 """
 
 from __future__ import annotations
@@ -122,11 +123,34 @@ def start_serve(folder: Path) -> subprocess.Popen[str]:
     raise SystemExit("featurize serve did not start")
 
 
+def ctrl_c_seconds(folder: Path) -> tuple[float, int, list[str]]:
+    """Seconds from SIGINT to exit of a ``featurize run`` (400 x 1,000, efficient) whose chunks are running.
+
+    Returns the seconds, the exit code and the lines printed after the ``started`` line.
+    """
+    case = CASES[1]
+    process = subprocess.Popen(
+        featurize_command(data_file(case), case, "--no-serve"), cwd=folder, env=environment(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),  # as from a terminal
+    )  # fmt: skip
+    assert process.stderr is not None
+    started = process.stderr.readline()
+    if not started.startswith("started "):
+        raise SystemExit(f"featurize run did not start: {started}")
+    time.sleep(1.0)  # the partition step is done and chunks run (about 3 s of them are left)
+    sent = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=120)
+    return time.perf_counter() - sent, process.returncode, rest.splitlines()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command (the median is reported)")
     parser.add_argument("--sizes", default=",".join(c.key for c in CASES), help="comma-separated case keys")
     parser.add_argument("--serve", action="store_true", help="also time the 1,000-row run on a running serve")
+    parser.add_argument("--ctrl-c", action="store_true", help="also time Ctrl-C during a run (SIGINT to exit)")
     args = parser.parse_args()
     keys = args.sizes.split(",")
     rows = []
@@ -153,6 +177,10 @@ def main() -> None:
             finally:
                 server.send_signal(signal.SIGTERM)
                 server.communicate(timeout=60)
+        if args.ctrl_c:
+            interrupts = [ctrl_c_seconds(folder) for _ in range(args.repeat)]
+            for seconds, code, lines in interrupts:
+                print(f"Ctrl-C: exit {code} after {seconds:.2f} s; printed {lines}")
     print()
     print("| data | featurize run | tsfresh script | ratio | goal |")
     print("|---|---|---|---|---|")
