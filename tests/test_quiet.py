@@ -24,3 +24,25 @@ def test_a_failing_input_gives_one_error_line_unless_verbose(tmp_path, verbose):
         assert "FailureEventException" in result.stderr and lines[-1].startswith(error)
     else:
         assert len(lines) == 2 and lines[0].startswith("started arn:aws:states:") and lines[1].startswith(error)
+
+
+def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from featurize.cli import app
+    from featurize.client import Runner
+
+    def broken(self, uri, path):
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(Runner, "download", broken)
+    monkeypatch.chdir(tmp_path)
+    make_long(n_ids=3, seed=2).to_parquet("in.parquet", index=False)
+    result = CliRunner().invoke(app, ["run", "in.parquet", "--workers", "1"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: RuntimeError: the disk is on fire (--verbose shows the traceback)"
+    )
+    assert "Traceback" not in result.stderr
+    verbose = CliRunner().invoke(app, ["run", "in.parquet", "--workers", "1", "--verbose"])
+    assert isinstance(verbose.exception, RuntimeError)  # re-raised: typer shows its traceback
