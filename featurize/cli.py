@@ -441,6 +441,8 @@ def _run_or_exit(
 
     ``early``: start the local engine (if that is the target) while the arguments are checked.
     """
+    # A missing local input is refused at once, without waiting for an engine started for nothing.
+    early = early and (input_.startswith("s3://") or Path(input_).exists())
     try:
         if early:
             with _early_engine(where) as engine:
