@@ -273,3 +273,68 @@ def install() -> None:
     ExecutionWorker._get_evaluation_environment = _get_evaluation_environment
     ExecutionWorker.stop = _worker_stop
     _installed = True
+
+
+# -- Unnamed executions get a UUID name (the engine's own block; see install_execution_names) -------
+_names_installed = False
+
+
+def install_execution_names() -> None:
+    """Give an execution started without ``name`` a UUID name, as AWS does (idempotent).
+
+    moto 5.2.5's executing backend (``StepFunctionsParserBackend.start_execution``) names it ``None``:
+    its ARN ends in ``:None``, its output goes under ``outputs/None/``, the next unnamed start fails
+    with ExecutionAlreadyExists and ListExecutions leaves out its ``name``.
+    """
+    global _names_installed
+    if _names_installed:
+        return
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    start_execution.__doc__ = "moto's start_execution, with a UUID name when none is given (as AWS)."
+    start_execution.__wrapped__ = original  # type: ignore[attr-defined]
+    StepFunctionsParserBackend.start_execution = start_execution
+    _names_installed = True
+
+
+# -- The end of an execution is signalled (the engine's own block; see install_end_signal) ----------
+_end_signal = threading.Condition()
+_end_signal_installed = False
+
+
+def install_end_signal() -> None:
+    """Notify :func:`wait_for_execution_end`'s waiters when an execution's interpreter thread ends (idempotent).
+
+    A client in the engine's process then learns of the end at once instead of at its next poll.
+    """
+    global _end_signal_installed
+    if _end_signal_installed:
+        return
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._execution_logic
+
+    def _execution_logic(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            with _end_signal:
+                _end_signal.notify_all()
+
+    _execution_logic.__doc__ = "moto's execution logic, then a notification that an execution ended."
+    _execution_logic.__wrapped__ = original  # type: ignore[attr-defined]
+    ExecutionWorker._execution_logic = _execution_logic
+    _end_signal_installed = True
+
+
+def wait_for_execution_end(ended: Callable[[], bool], seconds: float) -> bool:
+    """Wait until ``ended()`` is true, checked whenever an execution ends, for at most ``seconds``."""
+    with _end_signal:
+        return _end_signal.wait_for(ended, seconds)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .engine import CREDENTIALS, LocalEngine
 
 
@@ -29,6 +30,8 @@ def connection_info(engine: LocalEngine) -> dict[str, Any]:
     assert engine.info is not None
     info = engine.info
     return {
+        # `featurize run` uses a running server only if it is of its own version.
+        "version": __version__,
         "endpoint_url": info.endpoint_url,
         "region": info.region,
         "bucket": info.bucket,

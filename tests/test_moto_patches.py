@@ -317,3 +317,41 @@ def test_task_failures_without_a_stop_still_fail(engine, monkeypatch):
     events = [e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]]
     assert done["status"] == "FAILED" and done["error"] == "Caught"
     assert events.count("LambdaFunctionFailed") == 3  # the first attempt and two retries
+
+
+# -- The engine's block: unnamed executions, the end signal ------------------------------------------
+def test_an_unnamed_execution_gets_a_uuid_name_as_on_aws_and_runs_lists_it(engine):
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from typer.testing import CliRunner
+
+    from featurize.cli import app
+
+    assert StepFunctionsParserBackend.start_execution.__wrapped__ is not None  # installed by the engine
+    sfn = engine.client("stepfunctions")
+    machine = engine.info.state_machine_arn
+    # No name twice (the AWS CLI's start-execution without --name): two executions, UUID names.
+    arns = [sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"] for _ in range(2)]
+    names = [arn.rsplit(":", 1)[1] for arn in arns]
+    assert len(set(names)) == 2 and all(str(uuid.UUID(name)) == name for name in names)
+    for arn in arns:
+        described = wait(sfn, arn)
+        assert described["name"] == arn.rsplit(":", 1)[1] and described["status"] == "FAILED"  # no input
+    listed = {e["executionArn"]: e.get("name") for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
+    assert [listed[arn] for arn in arns] == names
+
+    result = CliRunner().invoke(app, ["runs", "--endpoint", engine.endpoint_url], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert {line.split()[0] for line in result.stdout.splitlines()} >= set(names)
+
+
+def test_the_end_of_an_execution_is_signalled_to_a_waiting_client(engine):
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    assert ExecutionWorker._execution_logic.__wrapped__ is not None
+    sfn = engine.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=engine.info.state_machine_arn, input="{}")["executionArn"]
+    # True: it returned because the execution ended (False would be the 120 s bound).
+    assert engine.wait_for_end(arn, 120.0) is True
+    assert sfn.describe_execution(executionArn=arn)["status"] != "RUNNING"
