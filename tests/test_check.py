@@ -254,15 +254,24 @@ def test_a_grant_rule_of_one_step_does_not_name_another_steps_key():
 
 #: Recorded REPORT lines: text format (tabs between fields, X-Ray suffix when tracing is on), newer
 #: runtimes' status fields, the JSON log format's platform.report record.
-COLD = ("REPORT RequestId: 9f1c6a3e-2b7d-4c1e-8f0a-5d6e7f8a9b0c\tDuration: 812.37 ms\tBilled Duration: 813 ms\t"
-        "Memory Size: 1769 MB\tMax Memory Used: 212 MB\tInit Duration: 1543.21 ms\t\n")
-WARM_XRAY = ("REPORT RequestId: 0b2d4f6a-8c0e-4a2c-9e1f-3a5b7c9d1e2f\tDuration: 95.04 ms\tBilled Duration: 96 ms\t"
-             "Memory Size: 1769 MB\tMax Memory Used: 230 MB\t\nXRAY TraceId: 1-6756e2a1-0f1e2d3c4b5a69788796a5b4\t"
-             "SegmentId: 7a6b5c4d3e2f1a0b\tSampled: true\t")
-TIMEOUT = ("REPORT RequestId: 1c3e5a7b-9d1f-4b3d-8f2a-4b6c8d0e2f4a\tDuration: 300000.00 ms\tBilled Duration: 300000 ms\t"
-           "Memory Size: 1769 MB\tMax Memory Used: 1769 MB\tInit Duration: 1602.88 ms\tStatus: timeout")
-OOM = ("REPORT RequestId: 2d4f6b8c-0e2a-4c4e-9a3b-5c7d9e1f3a5b\tDuration: 20411.52 ms\tBilled Duration: 20412 ms\t"
-       "Memory Size: 1769 MB\tMax Memory Used: 1769 MB\tStatus: error\tError Type: Runtime.OutOfMemory")
+COLD = (
+    "REPORT RequestId: 9f1c6a3e-2b7d-4c1e-8f0a-5d6e7f8a9b0c\tDuration: 812.37 ms\tBilled Duration: 813 ms\t"
+    "Memory Size: 1769 MB\tMax Memory Used: 212 MB\tInit Duration: 1543.21 ms\t\n"
+)
+WARM_XRAY = (
+    "REPORT RequestId: 0b2d4f6a-8c0e-4a2c-9e1f-3a5b7c9d1e2f\tDuration: 95.04 ms\tBilled Duration: 96 ms\t"
+    "Memory Size: 1769 MB\tMax Memory Used: 230 MB\t\nXRAY TraceId: 1-6756e2a1-0f1e2d3c4b5a69788796a5b4\t"
+    "SegmentId: 7a6b5c4d3e2f1a0b\tSampled: true\t"
+)
+TIMEOUT = (
+    "REPORT RequestId: 1c3e5a7b-9d1f-4b3d-8f2a-4b6c8d0e2f4a\tDuration: 300000.00 ms\t"
+    "Billed Duration: 300000 ms\tMemory Size: 1769 MB\tMax Memory Used: 1769 MB\tInit Duration: 1602.88 ms\t"
+    "Status: timeout"
+)
+OOM = (
+    "REPORT RequestId: 2d4f6b8c-0e2a-4c4e-9a3b-5c7d9e1f3a5b\tDuration: 20411.52 ms\tBilled Duration: 20412 ms\t"
+    "Memory Size: 1769 MB\tMax Memory Used: 1769 MB\tStatus: error\tError Type: Runtime.OutOfMemory"
+)
 JSON = ('{"time":"2026-12-08T01:37:32.046Z","type":"platform.report","record":{"requestId":"3e5a7c9d",'
         '"metrics":{"durationMs":812.37,"billedDurationMs":813,"memorySizeMB":1769,"maxMemoryUsedMB":212,'
         '"initDurationMs":1543.21},"status":"success"}}')  # fmt: skip
