@@ -18,7 +18,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -241,13 +241,29 @@ def function_arns(definition: dict[str, Any]) -> dict[str, str]:
     return {step: task["Resource"] for step, task in tasks.items() if isinstance(task.get("Resource"), str)}
 
 
-def log_group(lam: Any, function_arn: str) -> str:
-    """A function's log group: its LoggingConfig's (the stack gives each its own), else Lambda's default."""
+def stack_log_groups(cfn: Any, stack: str) -> dict[str, str]:
+    """Step -> the log group the stack made for its function (logical id ``<Step>LogGroup...``)."""
+    groups: dict[str, str] = {}
+    try:
+        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
+            for resource in page.get("StackResourceSummaries", []):
+                if resource.get("ResourceType") != "AWS::Logs::LogGroup":
+                    continue
+                for step in STEPS:
+                    if resource["LogicalResourceId"].startswith(f"{step}LogGroup"):
+                        groups[step] = resource["PhysicalResourceId"]
+    except Exception:  # noqa: BLE001 - no cloudformation:ListStackResources: the functions' own config says
+        return {}
+    return groups
+
+
+def log_group(lam: Any, function_arn: str, fallback: str | None = None) -> str:
+    """A function's log group: its LoggingConfig's, else ``fallback`` (the stack's), else Lambda's default."""
     try:
         configured = lam.get_function_configuration(FunctionName=function_arn).get("LoggingConfig") or {}
-    except Exception:  # noqa: BLE001 - no lambda:GetFunctionConfiguration: fall back to the default name
+    except Exception:  # noqa: BLE001 - no lambda:GetFunctionConfiguration: fall back to the stack's name
         configured = {}
-    return configured.get("LogGroup") or f"/aws/lambda/{function_arn.rsplit(':', 1)[-1]}"
+    return configured.get("LogGroup") or fallback or f"/aws/lambda/{function_arn.rsplit(':', 1)[-1]}"
 
 
 def reports(logs: Any, group: str, start: datetime, end: datetime) -> list[Report]:
@@ -277,13 +293,12 @@ class ColdStarts:
 
 
 def cold_starts(
-    lam: Any, logs: Any, arns: dict[str, str], start: datetime, end: datetime, wait_seconds: float = LOG_WAIT_SECONDS
+    logs: Any, groups: dict[str, str], start: datetime, end: datetime, wait_seconds: float = LOG_WAIT_SECONDS
 ) -> ColdStarts:
-    """The functions' REPORT lines during the execution, waiting (bounded) for every step's to arrive.
+    """The REPORT lines of each step's log group during the execution, waiting (bounded) for them to arrive.
 
     Other invocations in the same window (another run) are counted too: the lines carry no execution.
     """
-    groups = {step: log_group(lam, arn) for step, arn in arns.items()}
     # REPORT lines are written after each invocation returns: look a little past the execution's end.
     window_end = end + timedelta(seconds=30)
     deadline = time.monotonic() + wait_seconds
@@ -343,7 +358,7 @@ DIAGNOSES: tuple[Rule, ...] = (
         "(cdk deploy), so that the Lambdas' code and layer match it",
     ),
     Rule(
-        "chunk",
+        "lambda died",
         r"^noresult\b",
         "a features Lambda died without writing a failure record: out of memory, its 5-minute timeout, or "
         "throttled through all its retries; the features log group's REPORT lines say which (Max Memory Used "
@@ -461,7 +476,7 @@ class Failure:
         if self.chunk is not None:
             where += f" (chunk {self.chunk})"
         cause = self.cause if len(self.cause) <= 300 else self.cause[:297] + "..."
-        diagnosis = f"most likely {self.diagnosis.kind}: {self.diagnosis.advice}"
+        diagnosis = f"likely cause ({self.diagnosis.kind}): {self.diagnosis.advice}"
         return f"check failed in {where}: {self.error}: {cause}; {diagnosis}"
 
 
@@ -518,6 +533,8 @@ def run_check(
     on_progress: Callable[[Progress], None] | None = None,
     log_wait: float = LOG_WAIT_SECONDS,
     on_start: Callable[[str], None] | None = None,
+    cfn: Any = None,
+    stack: str | None = None,
 ) -> CheckReport:
     """Run the check on a deployed stack's target.
 
@@ -535,6 +552,10 @@ def run_check(
         Seconds to wait for REPORT lines to reach CloudWatch Logs after the run.
     on_start : callable, optional
         Called with the execution ARN once it started.
+    cfn : botocore client, optional
+        CloudFormation, to find the log groups of ``stack``'s functions when Lambda does not name them.
+    stack : str, optional
+        The stack's name.
 
     Returns
     -------
@@ -598,13 +619,37 @@ def run_check(
                 cause = f"{len(mismatches)} column(s) differ from the core's own result: {columns} ({first})"
                 report.failure = Failure(None, RESULT_MISMATCH, cause, diagnose(RESULT_MISMATCH, cause, None))
     stopped = described.get("stopDate") or datetime.now(described["startDate"].tzinfo)
-    report.cold = cold_starts(lam, logs, _definition_arns(target), described["startDate"], stopped, log_wait)
+    definition = json.loads(target.sfn.describe_state_machine(stateMachineArn=target.state_machine_arn)["definition"])
+    fallback = stack_log_groups(cfn, stack) if cfn is not None and stack is not None else {}
+    groups = {step: log_group(lam, arn, fallback.get(step)) for step, arn in function_arns(definition).items()}
+    report.cold = cold_starts(logs, groups, described["startDate"], stopped, log_wait)
+    if report.failure is not None:
+        report.failure = refine(report.failure, report.cold)
     return report
 
 
-def _definition_arns(target: Target) -> dict[str, str]:
-    definition = target.sfn.describe_state_machine(stateMachineArn=target.state_machine_arn)["definition"]
-    return function_arns(json.loads(definition))
+def refine(failure: Failure, cold: ColdStarts) -> Failure:
+    """Diagnose a Lambda that died without saying why again, from its step's REPORT lines.
+
+    ``NoResult`` (no failure record) and ``Runtime.ExitError`` name no cause; the REPORT line of the
+    invocation does: ``Status: timeout``, an ``Error Type``, or all of its memory used.
+    """
+    if failure.step is None or failure.error not in ("NoResult", "Runtime.ExitError"):
+        return failure
+    for line in cold.reports.get(failure.step, []):
+        if line.error_type:
+            evidence = line.error_type
+        elif line.status == "timeout":
+            evidence = "Sandbox.Timedout"
+        elif line.max_memory_mb >= line.memory_mb:
+            evidence = "Runtime.OutOfMemory"
+        else:
+            continue
+        used = f"{line.max_memory_mb} of {line.memory_mb} MB used"
+        said = f"its REPORT line (request {line.request_id}) says {evidence}, {used}"
+        # Diagnosed on the REPORT line alone: the NoResult message lists every possible cause.
+        return replace(failure, cause=f"{failure.cause}; {said}", diagnosis=diagnose(evidence, said, failure.step))
+    return failure
 
 
 def format_report(report: CheckReport) -> list[str]:

@@ -551,7 +551,7 @@ def check(
     where = Where(stack, endpoint, region, profile)
     with _target(where) as target:
         try:
-            lam, logs = clients(region, profile, endpoint, services=("lambda", "logs"))
+            lam, logs, cfn = clients(region, profile, endpoint, services=("lambda", "logs", "cloudformation"))
         except TargetError as error:
             raise _refuse(str(error)) from None
         columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -573,6 +573,8 @@ def check(
                     # The local engine writes no logs: waiting for REPORT lines there would only cost time.
                     log_wait=0.0 if endpoint is not None else checking.LOG_WAIT_SECONDS,
                     on_start=lambda arn: _say(err, f"started {arn}"),
+                    cfn=cfn,
+                    stack=stack,
                 )
             except KeyboardInterrupt:
                 _say(err, "interrupted: the check's execution is stopped")

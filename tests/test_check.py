@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 from featurize import check
 from featurize.cli import app as cli_app
 from featurize.engine import Fault
+from featurize.targets import clients, stack_target
 from featurize_lambda.core import features as core_features
 from featurize_lambda.core.registry import REGISTRY
 
@@ -73,7 +75,7 @@ def test_a_check_of_the_deployed_stack_passes_with_its_step_table(engine):
     assert all(value > 0 for value in seconds.values())
     assert seconds["total"] == pytest.approx(sum(v for k, v in seconds.items() if k != "total"), abs=0.02)
     assert seconds["total"] < elapsed
-    assert "cold starts (Init Duration): not available" in result.stdout
+    assert "cold starts (Init Duration): not available (no REPORT lines" in result.stdout
     # The check ran on the deployed state machine, and its result was the one the stack wrote.
     sfn = engine.client("stepfunctions")
     machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
@@ -114,7 +116,7 @@ def test_the_core_the_check_compares_with_agrees_with_tsfresh():
         (
             Fault("features", chunk=1, times=None, error="Runtime.OutOfMemory",
                   message="Runtime exited with error: signal: killed"),
-            r"Features \(chunk 1\)", "chunk", "features_memory_mb",
+            r"Features \(chunk 1\)", "lambda died", "features_memory_mb",
         ),
     ],
     ids=["layer", "quota", "grant", "timeout", "chunk-died"],
@@ -125,7 +127,7 @@ def test_an_injected_failure_names_its_step_and_likely_cause(engine, fault, wher
     assert result.exit_code == 1, result.output + result.stderr
     [line] = error_lines(result)
     assert re.match(rf"error: check failed in {where}: ", line), line
-    assert f"most likely {kind}: " in line and says in line, line
+    assert f"likely cause ({kind}): " in line and says in line, line
     assert fault.injected >= 1
     assert "Traceback" not in result.output + result.stderr
     # The steps that ran are still timed.
@@ -147,45 +149,75 @@ def test_a_result_that_differs_from_the_core_fails_the_check_naming_the_columns(
     assert result.exit_code == 1, result.output + result.stderr
     [line] = error_lines(result)
     assert "2 column(s) differ from the core's own result: a__mean, b__maximum" in line, line
-    assert "most likely result: " in line
+    assert "likely cause (result): " in line
     assert "Reduce" in step_seconds(result.stdout)  # the run itself succeeded
 
 
-def test_cold_starts_come_from_the_functions_report_lines(engine):
-    # The local engine writes no logs: put recorded REPORT lines where a Lambda writes them.
-    lam, logs = engine.client("lambda"), engine.client("logs")
-    names = {f["Handler"].split(".")[1]: f["FunctionName"] for f in lam.list_functions()["Functions"]}
-    # Within the execution's window (it starts after now and ends within half a minute).
+@contextmanager
+def recorded(engine, lines: dict[str, list[str]]):
+    """Recorded log lines in the stack's log groups (step -> lines), within the next execution's window.
+
+    The local engine writes no logs: the lines go where the deployed functions' logs go.
+    """
+    logs = engine.client("logs")
+    groups = check.stack_log_groups(engine.client("cloudformation"), STACK)
+    assert set(groups) == {"Partition", "Features", "Reduce"}
+    # The next execution starts after now and ends within its window's half a minute of slack.
     at = int((time.time() + 5) * 1000)
-    lines = {
-        "partition": ["REPORT RequestId: 1a Duration: 4210.00 ms\tBilled Duration: 4211 ms\tMemory Size: 3008 MB\t"
-                      "Max Memory Used: 401 MB\tInit Duration: 2104.71 ms\t"],
-        "features": ["REPORT RequestId: 2a\tDuration: 812.37 ms\tBilled Duration: 813 ms\tMemory Size: 1769 MB\t"
-                     "Max Memory Used: 212 MB\tInit Duration: 1543.21 ms\t",
-                     "REPORT RequestId: 2b\tDuration: 95.10 ms\tBilled Duration: 96 ms\tMemory Size: 1769 MB\t"
-                     "Max Memory Used: 230 MB\t"],
-        "reduce": ["START RequestId: 3a Version: $LATEST"],
-    }  # fmt: skip
-    for role, messages in lines.items():
-        group = f"/aws/lambda/{names[role]}"
-        logs.create_log_group(logGroupName=group)
-        logs.create_log_stream(logGroupName=group, logStreamName="recorded")
+    for step, messages in lines.items():
+        logs.create_log_stream(logGroupName=groups[step], logStreamName="recorded")
         logs.put_log_events(
-            logGroupName=group,
+            logGroupName=groups[step],
             logStreamName="recorded",
             logEvents=[{"timestamp": at + i, "message": m} for i, m in enumerate(messages)],
         )
     try:
-        result = run_check(engine)
+        yield
     finally:
-        for role in lines:
-            logs.delete_log_group(logGroupName=f"/aws/lambda/{names[role]}")
+        for step in lines:
+            logs.delete_log_stream(logGroupName=groups[step], logStreamName="recorded")
+
+
+def test_cold_starts_come_from_the_functions_report_lines(engine):
+    lines = {
+        "Partition": ["REPORT RequestId: 1a Duration: 4210.00 ms\tBilled Duration: 4211 ms\tMemory Size: 3008 MB\t"
+                      "Max Memory Used: 401 MB\tInit Duration: 2104.71 ms\t"],
+        "Features": [COLD, WARM_XRAY],
+        "Reduce": ["START RequestId: 3a Version: $LATEST", "END RequestId: 3a"],
+    }  # fmt: skip
+    with recorded(engine, lines):
+        result = run_check(engine)
     assert result.exit_code == 0, result.output + result.stderr
     assert re.search(r"^  Partition\s+2105 \(1 cold of 1 invocations; max memory 401 of 3008 MB\)$", result.stdout,
                      re.MULTILINE), result.stdout  # fmt: skip
     assert re.search(r"^  Features\s+1543 \(1 cold of 2 invocations; max memory 230 of 1769 MB\)$", result.stdout,
                      re.MULTILINE), result.stdout  # fmt: skip
     assert re.search(r"^  Reduce\s+none \(0 cold of 0 invocations\)$", result.stdout, re.MULTILINE), result.stdout
+
+
+def test_a_chunk_that_died_is_diagnosed_from_its_report_line(engine):
+    # The injected fault leaves no failure record (NoResult), as a killed Lambda does; its REPORT line
+    # says why.
+    engine.inject(Fault("features", chunk=0, times=None, error="Runtime.OutOfMemory", message="signal: killed"))
+    with recorded(engine, {"Features": [WARM_XRAY, OOM]}):
+        result = run_check(engine)
+    assert result.exit_code == 1, result.output + result.stderr
+    [line] = error_lines(result)
+    assert line.startswith("error: check failed in Features (chunk 0): NoResult: "), line
+    assert "REPORT line (request 2d4f6b8c-0e2a-4c4e-9a3b-5c7d9e1f3a5b) says Runtime.OutOfMemory" in line, line
+    assert "likely cause (memory): " in line and "features_memory_mb" in line, line
+
+
+def test_a_run_past_the_deadline_is_stopped_and_fails_the_check(engine):
+    # Throttled on every attempt, the partition step retries (for ~1 s at this engine's scaled waits):
+    # a zero deadline passes at the first look at the running execution.
+    engine.inject(Fault("partition", times=None, error="Lambda.TooManyRequestsException", message="Rate Exceeded."))
+    target = stack_target(STACK, endpoint_url=engine.endpoint_url)
+    lam, logs = clients(endpoint_url=engine.endpoint_url, services=("lambda", "logs"))
+    report = check.run_check(target, lam, logs, timeout=0.0, log_wait=0.0)
+    assert report.failure is not None and report.failure.error == check.CHECK_TIMED_OUT
+    assert report.failure.step == "Partition" and report.failure.diagnosis.kind == "timeout"
+    assert target.sfn.describe_execution(executionArn=report.execution_arn)["status"] == "ABORTED"
 
 
 def test_check_refuses_an_unknown_stack(engine):
@@ -230,7 +262,7 @@ def test_check_refuses_an_unknown_stack(engine):
         ("Runtime.ExitError", "RequestId: 1 Error: Runtime exited with error: signal: killed", "Reduce", "memory",
          "reduce_memory_mb"),
         ("NoResult", "no result and no failure record: the Lambda died (timeout, out of memory) or was throttled "
-         "until its retries ran out", "Features", "chunk", "Max Memory Used"),
+         "until its retries ran out", "Features", "lambda died", "Max Memory Used"),
         ("InputError", "the execution input has no 'input' field", "Partition", "input", "featurize version"),
         (check.CHECK_TIMED_OUT, "still running in Features after 60 s", None, "timeout", "--timeout"),
         (check.RESULT_MISMATCH, "1 column(s) differ", None, "result", "cdk deploy"),
@@ -368,3 +400,18 @@ def test_function_arns_from_the_definition():
         "Features": "arn:F",
         "Reduce": "arn:R",
     }
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [(TIMEOUT, "timeout"), (OOM, "memory"), (WARM_XRAY.replace("230 MB", "1769 MB"), "memory"), (COLD, "lambda died")],
+    ids=["status-timeout", "error-type", "all-memory-used", "healthy"],
+)
+def test_a_lambda_that_died_is_diagnosed_again_from_its_report_lines(line, kind):
+    failure = check.Failure("Features", "NoResult", "no result", check.diagnose("NoResult", "no result", "Features"))
+    cold = check.ColdStarts({"Features": [check.parse_report(line)]})
+    assert check.refine(failure, cold).diagnosis.kind == kind
+    # Only the failed step's lines count, and only for a Lambda that named no cause.
+    assert check.refine(failure, check.ColdStarts({"Reduce": [check.parse_report(line)]})) == failure
+    layer = check.Failure("Features", "Runtime.ImportModuleError", "x", check.diagnose("ImportError", "x", "Features"))
+    assert check.refine(layer, cold) == layer
