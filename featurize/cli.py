@@ -542,6 +542,7 @@ def check(
     ] = 60.0,
 ) -> None:
     """Check a deployed stack: run a tiny generated input, compare with the core's result, time the steps."""
+    from botocore.exceptions import BotoCoreError, ClientError
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as RichProgress
 
@@ -579,6 +580,10 @@ def check(
             except KeyboardInterrupt:
                 _say(err, "interrupted: the check's execution is stopped")
                 raise typer.Exit(code=130) from None
+            except (BotoCoreError, ClientError) as error:
+                # The caller's own credentials (upload, start, history): no step of the stack to blame.
+                _say(err, f"error: the check could not run with these credentials: {error}")
+                raise typer.Exit(code=1) from None
     for line in checking.format_report(report):
         _say(out, line)
     if report.failure is not None:

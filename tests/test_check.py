@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from featurize import check
 from featurize.cli import app as cli_app
+from featurize.client import Runner
 from featurize.engine import Fault
 from featurize.targets import clients, stack_target
 from featurize_lambda.core import features as core_features
@@ -208,16 +209,34 @@ def test_a_chunk_that_died_is_diagnosed_from_its_report_line(engine):
     assert "likely cause (memory): " in line and "features_memory_mb" in line, line
 
 
-def test_a_run_past_the_deadline_is_stopped_and_fails_the_check(engine):
+def test_a_run_past_the_deadline_is_stopped_and_fails_the_check(engine, monkeypatch):
     # Throttled on every attempt, the partition step retries (for ~1 s at this engine's scaled waits):
     # a zero deadline passes at the first look at the running execution.
     engine.inject(Fault("partition", times=None, error="Lambda.TooManyRequestsException", message="Rate Exceeded."))
     target = stack_target(STACK, endpoint_url=engine.endpoint_url)
     lam, logs = clients(endpoint_url=engine.endpoint_url, services=("lambda", "logs"))
+    stopped = []
+    stop = Runner.stop
+    # moto's interpreter may still end a stopped execution FAILED: the check's own StopExecution is asserted.
+    monkeypatch.setattr(Runner, "stop", lambda self, arn, cause: (stopped.append(arn), stop(self, arn, cause)))
     report = check.run_check(target, lam, logs, timeout=0.0, log_wait=0.0)
     assert report.failure is not None and report.failure.error == check.CHECK_TIMED_OUT
     assert report.failure.step == "Partition" and report.failure.diagnosis.kind == "timeout"
-    assert target.sfn.describe_execution(executionArn=report.execution_arn)["status"] == "ABORTED"
+    assert stopped == [report.execution_arn]
+
+
+def test_the_callers_own_missing_permission_is_one_error_line(engine, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    def denied(self, path, name):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject")
+
+    monkeypatch.setattr("featurize.client.Runner.upload", denied)
+    result = run_check(engine)
+    assert result.exit_code == 1
+    [line] = error_lines(result)
+    assert "could not run with these credentials" in line and "AccessDenied" in line, line
+    assert "Traceback" not in result.output + result.stderr
 
 
 def test_check_refuses_an_unknown_stack(engine):
