@@ -293,12 +293,19 @@ class ColdStarts:
 
 
 def cold_starts(
-    logs: Any, groups: dict[str, str], start: datetime, end: datetime, wait_seconds: float = LOG_WAIT_SECONDS
+    logs: Any,
+    groups: dict[str, str],
+    start: datetime,
+    end: datetime,
+    wait_seconds: float = LOG_WAIT_SECONDS,
+    ran: Iterable[str] | None = None,
 ) -> ColdStarts:
     """The REPORT lines of each step's log group during the execution, waiting (bounded) for them to arrive.
 
+    Only the steps in ``ran`` (default: every step) are waited for: a step that never ran writes none.
     Other invocations in the same window (another run) are counted too: the lines carry no execution.
     """
+    awaited = [step for step in (groups if ran is None else ran) if step in groups]
     # REPORT lines are written after each invocation returns: look a little past the execution's end.
     window_end = end + timedelta(seconds=30)
     deadline = time.monotonic() + wait_seconds
@@ -309,11 +316,13 @@ def cold_starts(
         except Exception as error:  # noqa: BLE001 - no logs:FilterLogEvents, no such group: a note, not a failure
             code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
             return ColdStarts({}, f"not available (CloudWatch Logs: {code})")
-        if all(found.values()) or time.monotonic() >= deadline:
+        if all(found[step] for step in awaited) or time.monotonic() >= deadline:
             break
         time.sleep(LOG_POLL_SECONDS)  # polling CloudWatch Logs for lines still in flight, bounded
     if not any(found.values()):
         note = "not available (no REPORT lines in the functions' log groups; the local engine writes none)"
+        if wait_seconds > 0:
+            note = f"not available (no REPORT lines in the functions' log groups after {wait_seconds:g} s)"
         return ColdStarts({}, note)
     return ColdStarts(found)
 
@@ -622,7 +631,7 @@ def run_check(
     definition = json.loads(target.sfn.describe_state_machine(stateMachineArn=target.state_machine_arn)["definition"])
     fallback = stack_log_groups(cfn, stack) if cfn is not None and stack is not None else {}
     groups = {step: log_group(lam, arn, fallback.get(step)) for step, arn in function_arns(definition).items()}
-    report.cold = cold_starts(logs, groups, described["startDate"], stopped, log_wait)
+    report.cold = cold_starts(logs, groups, described["startDate"], stopped, log_wait, ran=report.steps)
     if report.failure is not None:
         report.failure = refine(report.failure, report.cold)
     return report

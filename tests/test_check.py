@@ -434,3 +434,40 @@ def test_a_lambda_that_died_is_diagnosed_again_from_its_report_lines(line, kind)
     assert check.refine(failure, check.ColdStarts({"Reduce": [check.parse_report(line)]})) == failure
     layer = check.Failure("Features", "Runtime.ImportModuleError", "x", check.diagnose("ImportError", "x", "Features"))
     assert check.refine(layer, cold) == layer
+
+
+class StubLogs:
+    """A CloudWatch Logs client holding recorded events per group, two to a page."""
+
+    def __init__(self, events: dict[str, list[str]], denied: bool = False) -> None:
+        self.events, self.denied, self.calls = events, denied, []
+
+    def filter_log_events(self, logGroupName, startTime, endTime, filterPattern, nextToken=None):  # noqa: N803
+        from botocore.exceptions import ClientError
+
+        self.calls.append((logGroupName, startTime, endTime))
+        if self.denied:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "FilterLogEvents")
+        offset = int(nextToken or 0)
+        page = [{"message": m} for m in self.events.get(logGroupName, [])[offset : offset + 2]]
+        more = offset + 2 < len(self.events.get(logGroupName, []))
+        return {"events": page} | ({"nextToken": str(offset + 2)} if more else {})
+
+
+def test_cold_starts_read_every_page_of_each_step_log_group():
+    start = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
+    logs = StubLogs({"/p": [COLD, "START RequestId: x", WARM_XRAY], "/f": [OOM]})
+    cold = check.cold_starts(logs, {"Partition": "/p", "Features": "/f"}, start, start + timedelta(seconds=9), 0.0)
+    assert cold.note is None
+    assert [r.init_ms for r in cold.reports["Partition"]] == [1543.21, None]
+    assert [r.error_type for r in cold.reports["Features"]] == ["Runtime.OutOfMemory"]
+    # The window: from the start to half a minute past the end (REPORT lines follow their invocation).
+    assert {(s, e) for _, s, e in logs.calls} == {(start.timestamp() * 1000, (start.timestamp() + 39) * 1000)}
+
+
+def test_cold_starts_without_log_access_are_a_note_not_a_failure():
+    start = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
+    cold = check.cold_starts(StubLogs({}, denied=True), {"Reduce": "/r"}, start, start, 0.0)
+    assert cold.reports == {} and cold.note == "not available (CloudWatch Logs: AccessDeniedException)"
+    lines = check.format_report(check.CheckReport("arn", cold=cold))
+    assert lines[-1] == "cold starts (Init Duration): not available (CloudWatch Logs: AccessDeniedException)"
