@@ -29,7 +29,7 @@ import pandas as pd
 from featurize_lambda.core import features as core_features
 from featurize_lambda.core.registry import REGISTRY
 
-from .client import Progress, RunFailed, Runner, Target, new_run_name
+from .client import Progress, RunFailed, Runner, Target, new_run_name, split_s3_uri
 
 #: The preset the check computes: efficient exercises every calculator family (FFT, models, entropy)
 #: and so most of numpy, pandas and pyarrow in the layer, on an input small enough to take seconds.
@@ -534,6 +534,16 @@ def _chunk_failure(sfn: Any, error: RunFailed, map_run_arn: str | None) -> tuple
     return chunk, error.error, error.cause
 
 
+def _remove(target: Target, uris: list[str]) -> None:
+    """Delete the check's input and output (outputs/ never expires), if the credentials may."""
+    for uri in uris:
+        bucket, key = split_s3_uri(uri)
+        try:
+            target.s3.delete_object(Bucket=bucket, Key=key)
+        except Exception:  # noqa: BLE001 - no s3:DeleteObject: the objects stay, nothing else depends on it
+            pass
+
+
 def run_check(
     target: Target,
     lam: Any,
@@ -616,6 +626,7 @@ def run_check(
             report.features = result.summary.get("features")
             output = Path(scratch) / "result.parquet"
             runner.download(result.output, output)
+            _remove(target, [result.output, uri])
             have = pd.read_parquet(output)
             if "id" in have.columns:
                 have = have.set_index("id")

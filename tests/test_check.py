@@ -81,7 +81,14 @@ def test_a_check_of_the_deployed_stack_passes_with_its_step_table(engine):
     sfn = engine.client("stepfunctions")
     machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
     executions = [e for e in sfn.list_executions(stateMachineArn=machine)["executions"]]
-    assert [e["status"] for e in executions if e["name"].startswith("featurize-check-")] == ["SUCCEEDED"]
+    [run] = [e for e in executions if e["name"].startswith("featurize-check-")]
+    assert run["status"] == "SUCCEEDED"
+    # Its input and output are deleted (its intermediates under runs/ expire with the stack's rule).
+    s3 = engine.client("s3")
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("rehearsalstack-bucket"))
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert not [k for k in keys if k.startswith(("inputs/", "outputs/")) and run["name"] in k], keys
+    assert any(k.startswith(f"runs/{run['name']}/") for k in keys)
 
 
 def test_the_core_the_check_compares_with_agrees_with_tsfresh():
