@@ -758,6 +758,71 @@ def runs(
         )
 
 
+@app.command()
+def check(
+    stack: Annotated[str, typer.Option("--stack", help="The deployed CloudFormation stack to check.")],
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds to wait for the check's run before stopping it.")
+    ] = 60.0,
+) -> None:
+    """Check a deployed stack: run a tiny generated input, compare with the core's result, time the steps."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    from featurize import check as checking
+    from featurize.targets import clients
+
+    where = Where(stack, endpoint, region, profile)
+    with _target(where) as target:
+        try:
+            lam, logs, cfn = clients(region, profile, endpoint, services=("lambda", "logs", "cloudformation"))
+        except TargetError as error:
+            raise _refuse(str(error)) from None
+        columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with RichProgress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task("Partition", total=None)
+
+            def update(progress: Any) -> None:
+                bar.update(
+                    task, description=progress.stage, total=progress.chunks_total, completed=progress.chunks_done
+                )
+
+            try:
+                report = checking.run_check(
+                    target,
+                    lam,
+                    logs,
+                    timeout=timeout,
+                    on_progress=update,
+                    # The local engine writes no logs: waiting for REPORT lines there would only cost time.
+                    log_wait=0.0 if endpoint is not None else checking.LOG_WAIT_SECONDS,
+                    on_start=lambda arn: _say(err, f"started {arn}"),
+                    cfn=cfn,
+                    stack=stack,
+                )
+            except KeyboardInterrupt:
+                _say(err, "interrupted: the check's execution is stopped")
+                raise typer.Exit(code=130) from None
+            except (BotoCoreError, ClientError) as error:
+                # The caller's own credentials (upload, start, history): no step of the stack to blame.
+                _say(err, f"error: the check could not run with these credentials: {error}")
+                raise typer.Exit(code=1) from None
+    for line in checking.format_report(report):
+        _say(out, line)
+    if report.failure is not None:
+        _say(err, f"error: {report.failure.line()}")
+        raise typer.Exit(code=1)
+    _say(
+        out,
+        f"check passed: {report.ids} ids x {report.features} features in {report.chunks} chunks equal the "
+        f"core's own result ({checking.CHECK_FEATURES}, each column at its calculator's tolerance)",
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -31,9 +31,14 @@ def _session(region: str | None, profile: str | None) -> boto3.Session:
 
 
 def clients(
-    region: str | None = None, profile: str | None = None, endpoint_url: str | None = None
-) -> tuple[Any, Any, Any]:
-    """S3, Step Functions and CloudFormation clients for AWS, or for an engine at ``endpoint_url``.
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    services: tuple[str, ...] = ("s3", "stepfunctions", "cloudformation"),
+) -> tuple[Any, ...]:
+    """Clients of ``services`` for AWS, or for an engine at ``endpoint_url``.
+
+    ``services`` defaults to S3, Step Functions and CloudFormation (what a target needs).
 
     Against an endpoint without configured credentials, dummy ones are used (the engine accepts any).
     """
@@ -48,7 +53,7 @@ def clients(
             kwargs |= CREDENTIALS
     elif session.region_name is None:
         raise TargetError("no AWS region: pass --region or set AWS_REGION / a profile region")
-    return tuple(session.client(name, **kwargs) for name in ("s3", "stepfunctions", "cloudformation"))
+    return tuple(session.client(name, **kwargs) for name in services)
 
 
 def stack_target(

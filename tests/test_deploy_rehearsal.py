@@ -11,12 +11,8 @@ third-party packages but the runtime's boto3: a module the trim removed fails he
 
 from __future__ import annotations
 
-import io
 import json
-import time
-import zipfile
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -24,11 +20,11 @@ from typer.testing import CliRunner
 
 from cdk_app import layer
 from featurize.cli import app as cli_app
-from featurize.engine import ACCOUNT, REGION, LocalEngine
+from featurize.engine import LocalEngine
 
 from .conftest import assert_matches_oracle, make_long, tsfresh_minimal
+from .rehearsal import STACK, deploy_rehearsal, zip_directory
 
-STACK = "RehearsalStack"
 # moto skips bucket policies (IAM and TLS enforcement are checked by the template tests instead).
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy")
 
@@ -53,73 +49,9 @@ def handler(event, context):
 """
 
 
-def zip_directory(directory: Path | None, extra: dict[str, str] | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(directory.rglob("*")) if directory else ():
-            if path.is_file():
-                archive.write(path, path.relative_to(directory).as_posix())
-        for name, text in (extra or {}).items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
-
-
-def _layer_keys(template: dict[str, Any]) -> set[str]:
-    return {
-        r["Properties"]["Content"]["S3Key"]
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::LayerVersion"
-    }
-
-
-def resolve(text: str) -> str:
-    return text.replace("${AWS::AccountId}", ACCOUNT).replace("${AWS::Region}", REGION)
-
-
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    from cdk_app.app import build_app
-
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app, _ = build_app({"stack_name": STACK}, nag=False, outdir=str(outdir))
-    app.synth()
-    template = json.loads((outdir / f"{STACK}.template.json").read_text())
-    twin = layer.twin()
-    with LocalEngine(workers=2, create_resources=False, layer_dir=twin) as engine:
-        s3, ssm, cfn = (engine.client(n) for n in ("s3", "ssm", "cloudformation"))
-        ssm.put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value="21", Type="String")
-        manifest = json.loads((outdir / f"{STACK}.assets.json").read_text())
-        for asset_hash, asset in manifest["files"].items():
-            source = outdir / asset["source"]["path"]
-            if f"{asset_hash}.zip" in _layer_keys(template):
-                # The aarch64 layer cannot run here and zipping its ~175 MB would only cost time: moto
-                # stores a placeholder, and the workers import the twin instead (layer_dir).
-                body = zip_directory(None, {"python/README": "replaced by the x86_64 twin in this rehearsal"})
-            elif asset["source"].get("packaging") == "zip":
-                body = zip_directory(source)
-            else:
-                body = source.read_bytes()
-            for destination in asset["destinations"].values():
-                bucket = resolve(destination["bucketName"])
-                if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-                    s3.create_bucket(Bucket=bucket)
-                s3.put_object(Bucket=bucket, Key=resolve(destination["objectKey"]), Body=body)
-        cfn.create_stack(
-            StackName=STACK,
-            TemplateBody=json.dumps(template),
-            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
-        )
-        deadline = time.monotonic() + 120
-        while (status := cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]).endswith("IN_PROGRESS"):
-            assert time.monotonic() < deadline, status
-            time.sleep(0.2)
-        assert status == "CREATE_COMPLETE", status
-        engine.code_asset = next(  # type: ignore[attr-defined]
-            outdir / a["source"]["path"]
-            for h, a in manifest["files"].items()
-            if a["source"].get("packaging") == "zip" and f"{h}.zip" not in _layer_keys(template)
-        )
-        engine.twin = twin  # type: ignore[attr-defined]
+    with deploy_rehearsal(tmp_path_factory.mktemp("cdk.out")) as engine:
         yield engine
 
 
