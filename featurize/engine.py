@@ -35,6 +35,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from featurize_lambda import names
+
 from . import _moto_patches, _worker
 from .workflow import render
 
@@ -55,11 +57,7 @@ WORKER_ENVIRONMENT = {
 }
 
 #: Function role -> (function name, handler). Tests may swap a handler (``handlers=`` argument).
-HANDLERS = {
-    "partition": "featurize_lambda.partition.handler",
-    "features": "featurize_lambda.features.handler",
-    "reduce": "featurize_lambda.reduce.handler",
-}
+HANDLERS = dict(names.HANDLERS)
 
 
 @dataclass(frozen=True)
@@ -406,7 +404,7 @@ class LocalEngine:
                 Timeout=900,
                 Environment={
                     "Variables": {
-                        "FEATURIZE_BUCKET": BUCKET,
+                        names.ENV_BUCKET: BUCKET,
                         "POWERTOOLS_SERVICE_NAME": "featurize",
                         "POWERTOOLS_LOG_LEVEL": self.log_level,
                     }

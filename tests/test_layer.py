@@ -200,7 +200,7 @@ except ImportError:
     report["tsfresh"] = None
 
 import pyarrow as pa, pyarrow.parquet as pq
-from featurize_lambda.s3io import COMPRESSION
+from featurize_lambda.storage import COMPRESSION
 from featurize_lambda.core.partition import SPILL_COMPRESSION
 table = pa.table({"id": list(range(1000)), "value": [float(i) for i in range(1000)]})
 buffer = io.BytesIO()

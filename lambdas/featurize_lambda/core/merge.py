@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from ..options import RunOptions
 
 #: Values (rows x columns) of one output block: 8 MiB of float64 values.
 BLOCK_VALUES = 1 << 20
@@ -90,3 +94,8 @@ def merge_sorted(frames: Sequence[pd.DataFrame], column_id: str) -> Merged:
             yield pa.Table.from_arrays(arrays, schema=schema)
 
     return Merged(schema=schema, ids=len(order), blocks=blocks())
+
+
+def merge_for(frames: Sequence[pd.DataFrame], options: RunOptions) -> Merged:
+    """The merged output a run's options ask for: sorted by id (:func:`merge_sorted`)."""
+    return merge_sorted(frames, options.column_id)
