@@ -203,6 +203,7 @@ def extract_features(
     max_concurrency: int | None = None,
     drop_nan: bool = False,
     tolerated_failure_percentage: float | None = None,
+    impute: bool = False,
 ) -> pd.DataFrame | list[tuple[Any, str, float]]:
     """tsfresh 0.21.2's ``extract_features``, computed by the featurize workflow.
 
@@ -228,9 +229,10 @@ def extract_features(
     max_concurrency : int, optional
         Chunks computed at once (the Map's ``MaxConcurrency``, 1 to 10,000); default: the stack's
         ``max_concurrency`` (200). Keep it below the account's Lambda concurrency quota.
-    drop_nan, tolerated_failure_percentage : optional
+    drop_nan, tolerated_failure_percentage, impute : optional
         As in the execution input (see the README): drop rows with a missing value instead of refusing
-        the input; the share of chunks (%) that may fail and still give a partial result.
+        the input; the share of chunks (%) that may fail and still give a partial result; impute the
+        result in the workflow (tsfresh's ``impute``: ±inf to the column's max/min, NaN to its median).
 
     ``profile`` is tsfresh's profiling switch, not an AWS profile: with ``stack``, the AWS profile is
     read from the environment (``AWS_PROFILE``).
@@ -254,7 +256,7 @@ def extract_features(
     execution_input = _execution_input(
         column_id, features=features, column_sort=column_sort, column_kind=column_kind, column_value=column_value,
         chunk_size=chunksize, max_concurrency=max_concurrency, drop_nan=drop_nan,
-        tolerated_failure_percentage=tolerated_failure_percentage,
+        tolerated_failure_percentage=tolerated_failure_percentage, impute=impute,
     )  # fmt: skip
     with _target(stack, endpoint, n_jobs, region) as target:
         runner, result = _start_and_watch(target, timeseries_container, execution_input, not disable_progressbar)
@@ -285,6 +287,7 @@ def run(
     drop_nan: bool = False,
     tolerated_failure_percentage: float | None = None,
     max_concurrency: int | None = None,
+    impute: bool = False,
     stack: str | None = None,
     endpoint: str | None = None,
     region: str | None = None,
@@ -302,7 +305,7 @@ def run(
         An ``s3://`` URI, or a local path to download the output to; default: the target bucket's
         ``outputs/<execution name>/features.parquet`` (on the local engine it lives as long as the process).
     features, column_id, column_sort, column_kind, column_value, chunk_size, drop_nan,
-    tolerated_failure_percentage, max_concurrency
+    tolerated_failure_percentage, max_concurrency, impute
         As in the execution input (see the README); the ``featurize run`` options of the same names.
     stack, endpoint, region, profile, workers
         Where it runs, as ``featurize run --stack/--endpoint/--region/--profile/--workers``.
@@ -316,7 +319,7 @@ def run(
     execution_input = _execution_input(
         column_id, features=features, column_sort=column_sort, column_kind=column_kind, column_value=column_value,
         chunk_size=chunk_size, drop_nan=drop_nan, tolerated_failure_percentage=tolerated_failure_percentage,
-        max_concurrency=max_concurrency,
+        max_concurrency=max_concurrency, impute=impute,
     )  # fmt: skip
     if output is not None and local is None:
         execution_input["output"] = str(output)

@@ -201,6 +201,11 @@ class RunOptions:
             precheck=True,
         ),
     )
+    impute: bool = option(
+        False,
+        OptionSpec("Impute the output as tsfresh's impute does: +-inf to the column's max/min, NaN to its median.",
+                   _boolean, Flag.SWITCH, bool),
+    )  # fmt: skip
     column_sort_explicit: bool = False
     column_value_explicit: bool = False
 
