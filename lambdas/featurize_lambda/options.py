@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -241,10 +241,13 @@ class RunOptions:
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> RunOptions:
         """Read back :meth:`to_json` (a run document's options)."""
-        explicit = {name: bool(document.get(name)) for name in ("column_sort_explicit", "column_value_explicit")}
         names = {f.name for f in option_fields()}
         parsed = cls.from_input({name: value for name, value in document.items() if name in names})
-        return cls(**{f.name: getattr(parsed, f.name) for f in option_fields()}, **explicit)
+        return replace(
+            parsed,
+            column_sort_explicit=bool(document.get("column_sort_explicit")),
+            column_value_explicit=bool(document.get("column_value_explicit")),
+        )
 
 
 def spec(f: Field[Any]) -> OptionSpec:
