@@ -123,3 +123,18 @@ def test_contracts_round_trip_and_tolerate_unknown_keys():
     assert "failures" not in complete.to_json() and RunSummary.from_json(complete.to_json()) == complete
     with pytest.raises(KeyError, match="lacks 'chunk'"):
         ManifestItem.from_json({"run": "r"})
+
+
+def test_the_options_and_contracts_import_without_pandas_and_know_the_presets():
+    import subprocess
+    import sys
+
+    from featurize_lambda.core.settings import PRESET_NAMES
+    from featurize_lambda.options import PRESETS
+
+    assert tuple(PRESETS) == tuple(PRESET_NAMES)
+    code = "import sys, featurize_lambda.contracts; print(sorted({'pandas', 'numpy'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+    check_flags({"features": "minimal"})  # a preset: not parsed before the run
+    with pytest.raises(InputError, match="unknown feature calculator .no_such_calculator."):
+        check_flags({"features": {"no_such_calculator": None}})

@@ -7,7 +7,8 @@ from :func:`option_fields`; the Python API validates its keywords with :func:`ex
 
 Adding an option: one field here (and where the option acts: the core, or the handler that reads it).
 
-Only the standard library and the core's settings parser: no pydantic (the Lambda's 250 MB).
+Only the standard library: no pydantic (the Lambda's 250 MB); the core's settings parser (pandas, numpy)
+is imported only to check a ``features`` value, so the CLI and the client import this module cheaply.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .core.settings import FeatureSpec, parse_features
 from .errors import InputError
 from .keys import parse_s3_uri
 from .limits import check_max_concurrency
+
+if TYPE_CHECKING:
+    from .core.settings import FeatureSpec
+
+#: The preset names (``core.settings.PRESET_NAMES``; a test checks they agree): a preset given on the
+#: command line needs no check before the run, nor the calculators' imports.
+PRESETS = ("minimal", "efficient", "comprehensive")
 
 
 class Flag(enum.Enum):
@@ -113,6 +120,8 @@ def _column_id(value: Any, what: str) -> str:
 
 
 def _features(value: Any, what: str) -> FeatureSpec:
+    from .core.settings import FeatureSpec, parse_features  # pandas and the calculators: only when checked
+
     return value if isinstance(value, FeatureSpec) else parse_features(value)
 
 
@@ -275,7 +284,7 @@ def check_flags(values: Mapping[str, Any]) -> None:
     """
     for f in option_fields():
         value = values.get(f.name)
-        if value is None or not spec(f).precheck:
+        if value is None or not spec(f).precheck or (f.name == "features" and value in PRESETS):
             continue
         try:
             spec(f).check(value, flag_name(f))
