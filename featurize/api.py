@@ -164,7 +164,11 @@ def _execution_input(column_id: str | None, **options: Any) -> dict[str, Any]:
     if column_id is None:
         raise InputError("You have to set the column_id which contains the ids of the different time series")
     always = ("column_sort", "column_kind", "column_value", "features")
-    given = {name: value for name, value in options.items() if name in always or value not in (None, False)}
+    given = {
+        name: value
+        for name, value in options.items()
+        if name in always or (value is not None and value is not False)  # 0 is given (and refused where it must be)
+    }
     return execution_input(column_id=column_id, **given)
 
 

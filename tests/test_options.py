@@ -138,3 +138,14 @@ def test_the_options_and_contracts_import_without_pandas_and_know_the_presets():
     check_flags({"features": "minimal"})  # a preset: not parsed before the run
     with pytest.raises(InputError, match="unknown feature calculator .no_such_calculator."):
         check_flags({"features": {"no_such_calculator": None}})
+
+
+def test_the_api_sends_a_zero_to_be_checked_not_dropped():
+    from featurize import api
+
+    with pytest.raises(InputError, match="chunk_size must be a positive integer"):
+        api._execution_input("id", features="minimal", chunk_size=0)
+    assert "drop_nan" not in api._execution_input("id", features="minimal", drop_nan=False)
+    assert api._execution_input("id", features="minimal", tolerated_failure_percentage=0)[
+        "tolerated_failure_percentage"
+    ] == 0
