@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test setup lint synth deploy layer bench bench-features bench-cold-start clean
+.PHONY: demo test setup lint synth deploy layer bench bench-features bench-cold-start bench-small-runs clean
 
 demo: $(VENV)/.installed
 	$(BIN)/featurize demo
@@ -60,6 +60,10 @@ bench-features: $(VENV)/.installed-dev
 # Import time of each handler module from the layer's x86_64 twin, in fresh `python -I` processes.
 bench-cold-start: $(VENV)/.installed
 	$(PY) benchmarks/bench_cold_start.py
+
+# Fresh-process wall clock of small local runs vs a tsfresh script (issue 14's sizes and goals).
+bench-small-runs: $(VENV)/.installed-dev
+	$(PY) benchmarks/bench_small_runs.py --serve --ctrl-c
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache

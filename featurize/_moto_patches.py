@@ -19,7 +19,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import threading
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -27,7 +29,9 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser.api import ExecutionAbortedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (  # noqa: E501
     DistributedItemProcessorWorker,
 )
@@ -37,6 +41,10 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iter
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator.distributed_iterator_worker import (  # noqa: E501
     DistributedIteratorWorker,
 )
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 #: ``dispatcher(function, event) -> (payload, errored)``; set by :func:`set_dispatcher`.
 Dispatcher = Callable[[LambdaFunction, Any], tuple[Any, bool]]
@@ -146,6 +154,108 @@ def _state_machine_from_cloudformation(
     )
 
 
+#: moto's originals, wrapped by the stop patches (kept so that the wrappers call what moto ships).
+ORIGINALS: dict[str, Callable[..., Any]] = {
+    "evaluate_with_timeout": ExecutionState._evaluate_with_timeout,
+    "set_error": Environment.set_error,
+    "set_stop": Environment.set_stop,
+    "next_state_name": Environment.next_state_name.fset,  # type: ignore[attr-defined]
+    "get_evaluation_environment": ExecutionWorker._get_evaluation_environment,
+}
+#: Guards ``ExecutionWorker.env`` between the interpreter thread that builds it and a StopExecution.
+_worker_env_lock = threading.Lock()
+#: Attribute holding a stop that arrived too early: ``(stop_date, cause, error)``.
+PENDING_STOP = "_featurize_pending_stop"
+
+StopArgs = tuple[datetime.datetime, str | None, str | None]
+
+
+def _is_stopped(env: Environment) -> bool:
+    return isinstance(env.program_state(), ProgramStopped)
+
+
+def _evaluate_with_timeout_unless_stopped(self: ExecutionState, env: Environment) -> None:
+    """Replacement of ``ExecutionState._evaluate_with_timeout``: an exception after a stop is the stop's.
+
+    Once the program is stopped, the state's remaining components are pruned and its stack is no
+    longer consistent: what it raises then is an artefact of the stop, not a task failure, so it must
+    not reach the state's failure handling (failed event, Retry, Catch, ``set_error``). The state then
+    returns and ``State._eval_body`` sees the program is not running.
+    """
+    try:
+        ORIGINALS["evaluate_with_timeout"](self, env)
+    except Exception:
+        if _is_stopped(env):
+            return
+        raise
+
+
+def _set_error_unless_stopped(self: Environment, error: Any) -> None:
+    """Replacement of ``Environment.set_error``: a stopped program stays stopped (AWS: ABORTED is final)."""
+    with self._state_mutex:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        ORIGINALS["set_error"](self, error)
+
+
+def _set_stop_or_defer(self: Environment, stop_date: datetime.datetime, cause: str | None, error: str | None) -> None:
+    """Replacement of ``Environment.set_stop``: before the program has started, keep the stop for then."""
+    with self._state_mutex:
+        if self._program_state is None:
+            setattr(self, PENDING_STOP, (stop_date, cause, error))
+            return
+        ORIGINALS["set_stop"](self, stop_date=stop_date, cause=cause, error=error)
+
+
+def _set_next_state_name(self: Environment, next_state_name: str) -> None:
+    """Setter of ``Environment.next_state_name`` that applies a deferred stop when the program starts.
+
+    The program's first ``next_state_name`` is what makes it running; a stop kept until then is applied
+    at once, and the top-level program records ``ExecutionAborted`` as ``Program._eval_body`` would (it
+    will not run: every component prunes on a stopped program).
+    """
+    with self._state_mutex:
+        starting = self._program_state is None
+        ORIGINALS["next_state_name"](self, next_state_name)
+        pending: StopArgs | None = getattr(self, PENDING_STOP, None) if starting else None
+        if pending is None:
+            return
+        setattr(self, PENDING_STOP, None)
+        stop_date, cause, error = pending
+        ORIGINALS["set_stop"](self, stop_date=stop_date, cause=cause, error=error)
+    if not self.is_frame():
+        self.event_history_context.source_event_id = 0
+        self.event_manager.add_event(
+            context=self.event_history_context,
+            event_type=HistoryEventType.ExecutionAborted,
+            event_details=EventDetails(
+                executionAbortedEventDetails=ExecutionAbortedEventDetails(error=error, cause=cause)
+            ),
+        )
+
+
+def _get_evaluation_environment(self: ExecutionWorker) -> Environment:
+    """Replacement of ``ExecutionWorker._get_evaluation_environment``: publish the env, with any early stop."""
+    env = ORIGINALS["get_evaluation_environment"](self)
+    with _worker_env_lock:
+        self.env = env
+        pending: StopArgs | None = getattr(self, PENDING_STOP, None)
+    if pending is not None:
+        stop_date, cause, error = pending
+        env.set_stop(stop_date=stop_date, cause=cause, error=error)
+    return env
+
+
+def _worker_stop(self: ExecutionWorker, stop_date: datetime.datetime, error: str | None, cause: str | None) -> None:
+    """Replacement of ``ExecutionWorker.stop``: a stop before the env exists is kept for it."""
+    with _worker_env_lock:
+        env = self.env
+        if env is None:
+            setattr(self, PENDING_STOP, (stop_date, cause, error))
+            return
+    env.set_stop(stop_date=stop_date, cause=cause, error=error)
+
+
 def install() -> None:
     """Apply every patch (idempotent)."""
     global _installed
@@ -156,4 +266,75 @@ def install() -> None:
     for cls, open_job_frame, close_frame, record in LOOPED_WORKERS:
         cls._eval_pool = _looping_eval_pool(open_job_frame, close_frame, record)
     retrier_decl.time = RETRY_CLOCK
+    ExecutionState._evaluate_with_timeout = _evaluate_with_timeout_unless_stopped
+    Environment.set_error = _set_error_unless_stopped
+    Environment.set_stop = _set_stop_or_defer
+    Environment.next_state_name = Environment.next_state_name.setter(_set_next_state_name)  # type: ignore[attr-defined]
+    ExecutionWorker._get_evaluation_environment = _get_evaluation_environment
+    ExecutionWorker.stop = _worker_stop
     _installed = True
+
+
+# -- Unnamed executions get a UUID name (the engine's own block; see install_execution_names) -------
+_names_installed = False
+
+
+def install_execution_names() -> None:
+    """Give an execution started without ``name`` a UUID name, as AWS does (idempotent).
+
+    moto 5.2.5's executing backend (``StepFunctionsParserBackend.start_execution``) names it ``None``:
+    its ARN ends in ``:None``, its output goes under ``outputs/None/``, the next unnamed start fails
+    with ExecutionAlreadyExists and ListExecutions leaves out its ``name``.
+    """
+    global _names_installed
+    if _names_installed:
+        return
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    start_execution.__doc__ = "moto's start_execution, with a UUID name when none is given (as AWS)."
+    start_execution.__wrapped__ = original  # type: ignore[attr-defined]
+    StepFunctionsParserBackend.start_execution = start_execution
+    _names_installed = True
+
+
+# -- The end of an execution is signalled (the engine's own block; see install_end_signal) ----------
+_end_signal = threading.Condition()
+_end_signal_installed = False
+
+
+def install_end_signal() -> None:
+    """Notify :func:`wait_for_execution_end`'s waiters when an execution's interpreter thread ends (idempotent).
+
+    A client in the engine's process then learns of the end at once instead of at its next poll.
+    """
+    global _end_signal_installed
+    if _end_signal_installed:
+        return
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._execution_logic
+
+    def _execution_logic(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            with _end_signal:
+                _end_signal.notify_all()
+
+    _execution_logic.__doc__ = "moto's execution logic, then a notification that an execution ended."
+    _execution_logic.__wrapped__ = original  # type: ignore[attr-defined]
+    ExecutionWorker._execution_logic = _execution_logic
+    _end_signal_installed = True
+
+
+def wait_for_execution_end(ended: Callable[[], bool], seconds: float) -> bool:
+    """Wait until ``ended()`` is true, checked whenever an execution ends, for at most ``seconds``."""
+    with _end_signal:
+        return _end_signal.wait_for(ended, seconds)

@@ -11,12 +11,15 @@ import functools
 import inspect
 import json
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 
@@ -27,6 +30,7 @@ from featurize.targets import TargetError, open_target
 from featurize_lambda.core.formats import FORMATS, input_suffixes
 from featurize_lambda.core.outputs import OUTPUT_SUFFIXES, failures_name, has_output_suffix
 from featurize_lambda.errors import InputError
+from featurize_lambda.options import PRESETS as OPTION_PRESETS
 from featurize_lambda.options import Flag, check_flags, flag_name, option_fields, spec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serverless tsfresh-compatible feature extraction.")
@@ -50,6 +54,73 @@ WorkersOption = Annotated[
 ]
 
 
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", help="Show the engine's logs (moto, workers) and full tracebacks.")
+]
+
+#: The preset names (defined with the run options, which need no pandas; checked by a test).
+PRESETS = OPTION_PRESETS
+
+#: The info file a running `featurize serve` writes in its working directory.
+SERVE_INFO = "featurize-serve.json"
+
+
+def _set_verbose(verbose: bool) -> None:
+    """``--verbose``: the local engine shows its logs and its workers' stderr."""
+    from featurize import engine
+
+    engine.set_verbose(verbose)
+
+
+@contextmanager
+def _guard(verbose: bool) -> Iterator[None]:
+    """Ctrl-C anywhere: one line, exit 130; an unexpected error: one ``error:`` line, exit 1.
+
+    With ``--verbose`` an unexpected error shows its traceback.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        _say(err, "interrupted")
+        raise typer.Exit(code=130) from None
+    except (typer.Exit, typer.Abort, click.ClickException):
+        raise
+    except Exception as error:
+        if verbose:
+            raise
+        _say(err, f"error: {type(error).__name__}: {error} (--verbose shows the traceback)")
+        raise typer.Exit(code=1) from None
+
+
+def _running_serve(info_file: Path) -> str | None:
+    """The endpoint of a live `featurize serve` of this version described by ``info_file``, else None.
+
+    A stale file (the server is gone), another version's server or an unreadable file is ignored: the
+    run starts its own engine, as without the file.
+    """
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+        endpoint, machine = info["endpoint_url"], info["state_machine_arn"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if info.get("version") != __version__:
+        return None
+    import boto3
+    from botocore.config import Config
+
+    from featurize.engine import CREDENTIALS, REGION
+
+    sfn = boto3.client(
+        "stepfunctions", endpoint_url=endpoint, region_name=info.get("region", REGION),
+        config=Config(connect_timeout=0.5, read_timeout=2, retries={"max_attempts": 1}), **CREDENTIALS,
+    )  # fmt: skip
+    try:
+        sfn.describe_state_machine(stateMachineArn=machine)
+    except Exception:  # noqa: BLE001 - refused, timed out, not a featurize engine: not usable
+        return None
+    return str(endpoint)
+
+
 @dataclass(frozen=True)
 class Where:
     """Which target a command talks to (see :mod:`featurize.targets`)."""
@@ -61,17 +132,119 @@ class Where:
     workers: int | None = None
 
 
+class _EarlyEngine:
+    """A local engine starting in a thread while the command checks its arguments and input."""
+
+    def __init__(self, workers: int | None) -> None:
+        from featurize.engine import LocalEngine
+
+        self.engine = LocalEngine(workers=workers)
+        self.error: BaseException | None = None
+        self.started = time.perf_counter()
+        self._thread = threading.Thread(target=self._start, name="featurize-engine-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            self.engine.start()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the command's thread by target()
+            self.error = error
+
+    def target(self) -> Target:
+        """The engine's target, once it has started."""
+        self._thread.join()
+        if self.error is not None:
+            raise TargetError(f"the local engine did not start: {self.error}")
+        return self.engine.target()
+
+    def close(self) -> None:
+        """Stop the engine (after its start, if it is still starting)."""
+        self._thread.join()
+        self.engine.close()
+
+
 @contextmanager
-def _target(where: Where) -> Iterator[Target]:
+def _early_engine(where: Where) -> Iterator[_EarlyEngine | None]:
+    """Start the local engine at once when ``where`` names no other target; close it at the end."""
+    if where.stack is not None or where.endpoint is not None:
+        yield None
+        return
+    early = _EarlyEngine(where.workers)
+    try:
+        yield early
+    finally:
+        closing = time.perf_counter()
+        early.close()
+        TIMINGS.add("shutdown", closing)
+
+
+@contextmanager
+def _target(where: Where, early: _EarlyEngine | None = None) -> Iterator[Target]:
     """Open the target, turning resolution problems into a refusal (exit 2)."""
+    if early is not None:
+        waited = time.perf_counter()
+        try:
+            target = early.target()
+        except TargetError as error:
+            raise _refuse(str(error)) from None
+        TIMINGS.add("engine start (waited)", waited)
+        # Indented lines are details, not counted in the total: the start ran while the input was checked.
+        TIMINGS.phases.append(("  its start took", time.perf_counter() - early.started))
+        yield target
+        return
     with ExitStack() as stack:
+        started = time.perf_counter()
         try:
             target = stack.enter_context(
                 open_target(where.stack, where.endpoint, where.region, where.profile, where.workers)
             )
         except TargetError as error:
             raise _refuse(str(error)) from None
-        yield target
+        TIMINGS.add("engine start" if where.stack is None and where.endpoint is None else "connect", started)
+        try:
+            yield target
+        finally:
+            closing = time.perf_counter()
+            stack.close()
+            TIMINGS.add("shutdown", closing)
+
+
+class Timings:
+    """The phases of one command, for ``--timings`` (seconds of wall clock, in order)."""
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, float]] = []
+        #: Whether ``--timings`` asked for them (the steps are then read from the execution's history).
+        self.enabled = False
+
+    def add(self, phase: str, started: float) -> None:
+        """Record that ``phase`` ran from ``started`` (a ``time.perf_counter()``) until now."""
+        self.phases.append((phase, time.perf_counter() - started))
+
+    def lines(self, total: float) -> list[str]:
+        """The breakdown, one phase a line, then what the phases leave out and the total."""
+        width = max([len(name) for name, _ in self.phases] + [12])
+        rows = [f"  {name:<{width}} {seconds:6.2f} s" for name, seconds in self.phases]
+        other = total - sum(seconds for name, seconds in self.phases if not name.startswith("  "))
+        return ["timings:", *rows, f"  {'other':<{width}} {other:6.2f} s", f"  {'total':<{width}} {total:6.2f} s"]
+
+
+TIMINGS = Timings()
+
+
+def _process_age() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere since the CLI module loaded)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            up = float(uptime.read().split()[0])
+        return max(0.0, up - started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _LOADED
+
+
+_LOADED = time.perf_counter()
 
 
 def _say(console: Console, message: str) -> None:
@@ -133,6 +306,7 @@ def execute(
     output: str | None,
     options: dict[str, Any],
     where: Where,
+    early: _EarlyEngine | None = None,
 ) -> tuple[RunResult, Path | None]:
     """Validate the arguments, run on the target, download a local output.
 
@@ -141,6 +315,7 @@ def execute(
     tuple
         The run result and the local output path (None when the output is an S3 URI).
     """
+    checking = time.perf_counter()
     local_input = None if input_.startswith("s3://") else Path(input_)
     folder_files: list[Path] | None = None
     if local_input is not None:
@@ -179,9 +354,11 @@ def execute(
     ):
         raise _refuse(f"the output {output} is inside the input folder {input_}: a later run would read it as input")
 
+    TIMINGS.add("check input and options", checking)
     name = new_run_name()
-    with _target(where) as target:
+    with _target(where, early) as target:
         runner = Runner(target)
+        started = time.perf_counter()
         if folder_files is not None:
             input_uri = runner.upload_folder(local_input, folder_files, name)
         elif local_input is not None:
@@ -190,14 +367,23 @@ def execute(
             input_uri = input_
         output_uri = runner.default_output(name, local_output.name) if local_output is not None else output
         arn = runner.start(build_execution_input(input_uri, output_uri, options), name)
+        TIMINGS.add("upload and start", started)
         _say(err, f"started {arn}")
-        result = _watch(runner, arn, name)
+        started = time.perf_counter()
+        try:
+            result = _watch(runner, arn, name)
+        finally:
+            TIMINGS.add("run (watched)", started)
+            if TIMINGS.enabled:
+                TIMINGS.phases.extend((f"  {step}", seconds) for step, seconds in runner.step_seconds(arn))
+        started = time.perf_counter()
         if local_output is not None:
             runner.download(result.output, local_output)
             if result.summary.get("failures"):
                 listing = local_output.parent / failures_name(local_output.name)
                 runner.download(result.summary["failures"], listing)
                 result.summary["failures_local"] = str(listing)
+        TIMINGS.add("download", started)
     return result, local_output
 
 
@@ -276,10 +462,20 @@ def _fail(failure: RunFailed) -> typer.Exit:
 
 
 def _run_or_exit(
-    input_: str, output: str | None, options: dict[str, Any], where: Where
+    input_: str, output: str | None, options: dict[str, Any], where: Where, early: bool = False
 ) -> tuple[RunResult, Path | None]:
+    """Run, report, turn a failed run into its one ``error:`` line (exit 1).
+
+    ``early``: start the local engine (if that is the target) while the arguments are checked.
+    """
+    # A missing local input is refused at once, without waiting for an engine started for nothing.
+    early = early and (input_.startswith("s3://") or Path(input_).exists())
     try:
-        result, local_output = execute(input_, output, options, where)
+        if early:
+            with _early_engine(where) as engine:
+                result, local_output = execute(input_, output, options, where, engine)
+        else:
+            result, local_output = execute(input_, output, options, where)
     except RunFailed as failure:
         raise _fail(failure) from None
     _report(result, local_output)
@@ -305,11 +501,35 @@ def run(
     endpoint: EndpointOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
+    no_serve: Annotated[
+        bool,
+        typer.Option(
+            "--no-serve", help=f"Never use a running `featurize serve` found by ./{SERVE_INFO} (start a fresh engine)."
+        ),
+    ] = False,
+    verbose: VerboseOption = False,
+    timings: Annotated[
+        bool, typer.Option("--timings", help="Print how long each phase took (imports, engine, upload, steps, ...).")
+    ] = False,
     options: dict[str, Any] | None = None,
 ) -> None:
     """Extract features from INPUT (a file or a folder of files): locally, or on a deployed stack with --stack."""
+    _set_verbose(verbose)
+    TIMINGS.enabled = timings
+    TIMINGS.phases.append(("imports", _process_age()))
+    if stack is None and endpoint is None and not no_serve:
+        endpoint = _running_serve(Path(SERVE_INFO))
+        if endpoint is not None:
+            found = f"found by ./{SERVE_INFO}; --no-serve: a fresh engine"
+            _say(err, f"using the running featurize serve at {endpoint} ({found})")
     options = options or {}
-    _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers))
+    with _guard(verbose):
+        try:
+            _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers), early=True)
+        finally:
+            if timings:
+                for line in TIMINGS.lines(_process_age()):
+                    _say(err, line)
 
 
 @app.command()
@@ -318,8 +538,10 @@ def demo(
         "featurize-demo"
     ),
     workers: WorkersOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Generate a deterministic sample data set, extract its features locally, show the first rows."""
+    _set_verbose(verbose)
     import pandas as pd
 
     from featurize.sample import make_sample
@@ -349,8 +571,10 @@ def serve(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (the engine has no authentication).")
     ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the local engine as a long-lived endpoint for the AWS CLI, boto3 and `featurize run --endpoint`."""
+    _set_verbose(verbose)
     from featurize.serve import is_loopback
     from featurize.serve import serve as run_server
 
@@ -497,7 +721,9 @@ def runs(
         stopped = execution.get("stopDate")
         _say(
             out,
-            f"{execution['name']}  {execution['status']:<9}  {execution['startDate']:%Y-%m-%d %H:%M:%S}"
+            # An execution started without a name by an older engine has none: the ARN's last part.
+            f"{execution.get('name') or execution_name(execution['executionArn'])}  {execution['status']:<9}  "
+            f"{execution['startDate']:%Y-%m-%d %H:%M:%S}"
             + (f"  {stopped:%Y-%m-%d %H:%M:%S}" if stopped else ""),
         )
 

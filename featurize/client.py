@@ -15,8 +15,10 @@ from typing import Any
 from featurize_lambda.contracts import ChunkFailure, FailureList
 from featurize_lambda.keys import INPUTS_PREFIX, RunKeys, parse_s3_uri, s3_uri
 
-#: Seconds between two polls of DescribeExecution while a run is watched.
+#: The longest wait between two polls of DescribeExecution while a run is watched.
 POLL_SECONDS = 0.25
+#: The first wait: polls start fast and slow down to POLL_SECONDS (a small run ends within a few).
+FIRST_POLL_SECONDS = 0.02
 
 #: The workflow's Fail states and the step whose error each one carries.
 FAIL_STATES = {"PartitionFailed": "Partition", "FeaturesFailed": "Features", "ReduceFailed": "Reduce"}
@@ -74,6 +76,9 @@ class Target:
     sfn: Any
     bucket: str | None
     state_machine_arn: str | None
+    #: ``wait(execution_arn, seconds)``: return when the execution ends or after ``seconds``; an
+    #: in-process engine signals the end (no polling delay), elsewhere None: a plain sleep.
+    wait: Callable[[str, float], Any] | None = None
 
 
 @dataclass
@@ -208,6 +213,22 @@ class Runner:
         listing = FailureList.from_json(json.loads(body))
         return [failure.to_json() for failure in listing.failures], s3_uri(self.target.bucket, key)
 
+    def step_seconds(self, execution_arn: str) -> list[tuple[str, float]]:
+        """How long each top-level step of an execution took, from its history (``--timings``)."""
+        try:
+            events = self.target.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        except Exception:  # noqa: BLE001 - timings are a diagnostic: never fail a run over them
+            return []
+        entered: dict[str, Any] = {}
+        steps = []
+        for event in events:
+            if event.get("stateEnteredEventDetails") and event["stateEnteredEventDetails"]["name"] not in entered:
+                entered[event["stateEnteredEventDetails"]["name"]] = event["timestamp"]
+            exited = event.get("stateExitedEventDetails")
+            if exited and exited["name"] in entered and exited["name"] not in dict(steps):
+                steps.append((exited["name"], (event["timestamp"] - entered[exited["name"]]).total_seconds()))
+        return steps
+
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most recent executions of the target's state machine (newest first)."""
         response = self.target.sfn.list_executions(stateMachineArn=self.target.state_machine_arn, maxResults=limit)
@@ -235,6 +256,7 @@ class Runner:
         """
         started = time.monotonic()
         progress = Progress()
+        pause = FIRST_POLL_SECONDS
         while True:
             described = self.target.sfn.describe_execution(executionArn=execution_arn)
             status = described["status"]
@@ -243,7 +265,11 @@ class Runner:
             self._progress(execution_arn, name, progress)
             if on_progress is not None:
                 on_progress(progress)
-            time.sleep(POLL_SECONDS)
+            if self.target.wait is not None:
+                self.target.wait(execution_arn, POLL_SECONDS)
+            else:
+                time.sleep(pause)
+                pause = min(POLL_SECONDS, pause * 1.5)
         seconds = time.monotonic() - started
         if status != "SUCCEEDED":
             error = described.get("error") or status

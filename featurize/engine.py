@@ -2,32 +2,33 @@
 
 The engine starts moto's server in this process on a free loopback port, switches on its Step
 Functions interpreter, creates the bucket, the three functions and the state machine from the same
-ASL file that deploys to AWS, and runs every Lambda invocation in a process pool of real handlers.
+ASL file that deploys to AWS, and runs every Lambda invocation in an isolated worker process of real handlers
+(:mod:`featurize.workers`): a worker that dies fails only its own invocation, as a Lambda sandbox.
 The client then drives it with the same boto3 code it uses on AWS: only the endpoint differs.
 
 This process's own boto3 clients get the endpoint explicitly (:meth:`LocalEngine.client`): the
 environment of the calling process (a notebook, say) is never pointed at the engine, except
 ``MOTO_PORT``, which moto's interpreter reads to build its own clients. Only the worker processes get
 ``AWS_ENDPOINT_URL``.
+
+The engine's own logs (moto, werkzeug, Flask, the workers' stderr) are silent unless it is verbose
+(:func:`set_verbose`, the CLI's ``--verbose``): errors reach the user through the run's result.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
-import json
 import logging
-import multiprocessing
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
-import urllib.request
 import zipfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from botocore.config import Config
 
 from featurize_lambda import names
 
-from . import _moto_patches, _worker
+from .workers import PoolClosed, WorkerPool
 from .workflow import render
 
 REGION = "us-east-1"
@@ -111,13 +112,29 @@ class Fault:
 _running: LocalEngine | None = None
 _running_lock = threading.Lock()
 
+#: The default of :class:`LocalEngine`'s ``verbose`` (the CLI's ``--verbose`` sets it).
+_verbose = False
 
-def _moto_api(endpoint: str, action: str, document: dict[str, Any] | None) -> None:
-    """POST to moto's own API (``/moto-api/reset``, ``/moto-api/config``)."""
-    data = json.dumps(document).encode() if document is not None else b""
-    request = urllib.request.Request(f"{endpoint}/moto-api/{action}", data=data, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        response.read()
+#: Loggers of the engine's machinery: quiet unless verbose (their errors reach users as results).
+ENGINE_LOGGERS = ("werkzeug", "moto", "flask", "botocore", "urllib3")
+
+#: Seconds between two checks for invocations of ended executions (killed so the workers are free).
+REAP_SECONDS = 0.1
+
+
+def set_verbose(verbose: bool) -> None:
+    """Whether engines started from now on show their logs and their workers' stderr."""
+    global _verbose
+    _verbose = verbose
+
+
+def _quiet_logs(verbose: bool) -> None:
+    """Silence the engine's loggers, or (verbose) show their warnings and errors."""
+    for name in ENGINE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if verbose else logging.CRITICAL + 1)
+    # moto's interpreter warns that ToleratedFailurePercentage has no effect: by design, featurize's
+    # Reduce step judges chunk failures itself (see the README), so the warning says nothing new.
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.ERROR if verbose else logging.CRITICAL + 1)
 
 
 def _check_port(host: str, port: int) -> None:
@@ -128,6 +145,67 @@ def _check_port(host: str, port: int) -> None:
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
+
+
+def _defer_moto_batch() -> None:
+    """Load the ``moto.batch`` package only when one of its names is used (never, by this workflow).
+
+    moto's Step Functions interpreter imports ``moto.batch.utils`` for its Batch integration, and the
+    package's ``__init__`` imports its models and through them ``moto.ec2``: about 1.5 s of every
+    engine start (measured) for a service the workflow never calls. The package module is created
+    without running its ``__init__``; the first attribute read runs it, so moto's own use still works.
+    """
+    if "moto.batch" in sys.modules:
+        return
+    import moto
+
+    spec = importlib.util.find_spec("moto.batch")
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def load_on_use(name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        del module.__dict__["__getattr__"]
+        loader.exec_module(module)
+        return getattr(module, name)
+
+    module.__getattr__ = load_on_use  # type: ignore[method-assign]
+    sys.modules["moto.batch"] = module
+    moto.batch = module  # type: ignore[attr-defined]
+
+
+def _stop_server(server: Any) -> None:
+    """Stop moto's threaded server without waiting out its 0.5 s poll interval.
+
+    ``serve_forever`` looks at its shutdown flag between two ``select`` calls of 0.5 s; a connection
+    wakes the ``select``, so the loop sees the flag at once (the connection is closed unanswered).
+    """
+    host, port = server.get_host_and_port()
+    stopping = threading.Thread(target=server.stop, name="featurize-server-stop", daemon=True)
+    stopping.start()
+    for _ in range(500):  # bounded: at most ~5 s, the poll interval ten times over
+        stopping.join(0.01)
+        if not stopping.is_alive():
+            return
+        try:
+            socket.create_connection((host, port), timeout=0.1).close()
+        except OSError:
+            pass
+    stopping.join()
+
+
+def _ended(execution: Any) -> bool:
+    """Whether a moto execution ended or was asked to stop (its program no longer runs)."""
+    status = getattr(execution.exec_status, "value", execution.exec_status)
+    if status not in (None, "RUNNING"):
+        return True
+    worker = getattr(execution, "exec_worker", None)
+    environment = getattr(worker, "env", None)
+    # StopExecution marks the program stopped at once; its status changes when the step returns.
+    return environment is not None and not environment.is_running()
 
 
 def _dummy_zip() -> bytes:
@@ -165,6 +243,8 @@ class LocalEngine:
         the layers of functions deployed from a code asset, which moto keeps but cannot run. The workers
         then import as a Lambda sandbox does: third-party packages from the asset and this layer only
         (plus the runtime's boto3), never from this venv. Only with ``create_resources=False``.
+    verbose : bool, optional
+        Show moto's and werkzeug's logs and the workers' stderr; default: :func:`set_verbose`'s value.
     """
 
     def __init__(
@@ -178,6 +258,7 @@ class LocalEngine:
         faults: Sequence[Fault] = (),
         retry_wait_scale: float = 1.0,
         layer_dir: str | Path | None = None,
+        verbose: bool | None = None,
     ) -> None:
         if layer_dir is not None and create_resources:
             raise ValueError("layer_dir is for deployed stacks: the engine's own functions run the installed package")
@@ -195,7 +276,9 @@ class LocalEngine:
         self.info: EngineInfo | None = None
         self._endpoint: str | None = None
         self._server: Any = None
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
+        self.verbose = _verbose if verbose is None else verbose
+        self._reaper_stop = threading.Event()
         self.faults: list[Fault] = list(faults)
         self.retry_wait_scale = retry_wait_scale
         self._faults_lock = threading.Lock()
@@ -203,7 +286,10 @@ class LocalEngine:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> EngineInfo:
         """Start the server, the worker pool and create the stack's resources."""
+        _defer_moto_batch()
         from moto.server import ThreadedMotoServer
+
+        from . import _moto_patches
 
         global _running
         with _running_lock:
@@ -219,14 +305,13 @@ class LocalEngine:
             with _running_lock:
                 _running = None
             raise
-        _moto_patches.install()
-        # Workers start first: they import pandas and the handlers while this process starts moto.
+        # Workers start first: their template imports pandas and the handlers while this process
+        # imports and starts moto.
         self._pool = self._new_pool()
-        # werkzeug logs every request of the server to stderr; keep only its errors.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        # moto's interpreter warns that ToleratedFailurePercentage has no effect: by design, featurize's
-        # Reduce step judges chunk failures itself (see the README), so the warning says nothing new.
-        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.ERROR)
+        _quiet_logs(self.verbose)
+        _moto_patches.install()
+        _moto_patches.install_execution_names()
+        _moto_patches.install_end_signal()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -234,12 +319,17 @@ class LocalEngine:
         # moto's Step Functions interpreter builds its Lambda/S3 clients from MOTO_PORT.
         os.environ["MOTO_PORT"] = str(port)
         # moto's backends are global to the process: start from a clean slate, then switch on the
-        # Step Functions interpreter (both through moto's documented server API).
-        _moto_api(endpoint, "reset", None)
-        _moto_api(endpoint, "config", {"stepfunctions": {"execute_state_machine": True}})
+        # Step Functions interpreter. These are what moto's server API (/moto-api/reset, /moto-api/config)
+        # calls; called in-process they spare building that API's web app (~0.15 s of every start).
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+        moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
         self._endpoint = endpoint
         _moto_patches.set_dispatcher(self._dispatch)
         _moto_patches.set_retry_wait_scale(self.retry_wait_scale)
+        self._reaper_stop.clear()
+        threading.Thread(target=self._reap, name="featurize-reaper", daemon=True).start()
         if self.create_resources:
             self.info = EngineInfo(endpoint, REGION, BUCKET, self._create_resources())
         return self.info
@@ -249,13 +339,16 @@ class LocalEngine:
         global _running
         if _running is not self:
             return
+        from . import _moto_patches
+
         _moto_patches.set_dispatcher(None)
         _moto_patches.set_retry_wait_scale(1.0)
+        self._reaper_stop.set()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
             self._pool = None
         if self._server is not None:
-            self._server.stop()
+            _stop_server(self._server)
             self._server = None
         self._endpoint = None
         with _running_lock:
@@ -294,24 +387,77 @@ class LocalEngine:
 
         if self.info is None:
             raise RuntimeError("the engine is not started")
-        return Target(self.client("s3"), self.client("stepfunctions"), self.info.bucket, self.info.state_machine_arn)
+        return Target(
+            self.client("s3"), self.client("stepfunctions"), self.info.bucket, self.info.state_machine_arn,
+            wait=self.wait_for_end,
+        )  # fmt: skip
+
+    def wait_for_end(self, execution_arn: str, seconds: float) -> bool:
+        """Return when the execution has ended (moto signals it; True) or after ``seconds`` (False)."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        from . import _moto_patches
+
+        def ended() -> bool:
+            for execution in stepfunctions_parser_backends[ACCOUNT][REGION]._get_executions():
+                if execution.execution_arn == execution_arn:
+                    return getattr(execution.exec_status, "value", execution.exec_status) not in (None, "RUNNING")
+            return False
+
+        return _moto_patches.wait_for_execution_end(ended, seconds)
 
     # -- internals -------------------------------------------------------------------------------
-    def _new_pool(self) -> ProcessPoolExecutor:
-        """A worker pool, warming up while the server starts (the endpoint is known only then)."""
+    def _new_pool(self) -> WorkerPool:
+        """The workers, warming up while the server starts (the endpoint is known only then).
+
+        Lambda-like workers (``layer_dir``) import the handlers from the deployed asset, known only at
+        the first invocation: they start cold, as a Lambda does.
+        """
         layer_site = None if self.layer_dir is None else str(self.layer_dir / "python")
-        pool = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("forkserver"),
-            initializer=_worker.initialize,
-            initargs=(WORKER_ENVIRONMENT | {"POWERTOOLS_LOG_LEVEL": self.log_level}, layer_site),
+        modules = [] if layer_site else sorted({handler.rpartition(".")[0] for handler in self.handlers.values()})
+        pool = WorkerPool(
+            self.workers,
+            WORKER_ENVIRONMENT | {"POWERTOOLS_LOG_LEVEL": self.log_level},
+            modules,
+            verbose=self.verbose,
+            layer_site=layer_site,
         )
-        # Lambda-like workers import the handlers from the deployed asset, known only at the first
-        # invocation: they start cold, as a Lambda does.
-        modules = () if layer_site else tuple(sorted({h.rpartition(".")[0] for h in self.handlers.values()}))
-        for _ in range(self.workers):
-            pool.submit(_worker.warm, modules)
+        pool.start()
         return pool
+
+    def running_invocations(self) -> list[str | None]:
+        """The execution names of the invocations running now (one entry per busy worker)."""
+        pool = self._pool
+        return pool.running() if pool is not None else []
+
+    @staticmethod
+    def _is_running(name: str) -> bool:
+        """Whether an execution of this name runs on the engine now."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        executions = stepfunctions_parser_backends[ACCOUNT][REGION]._get_executions()
+        return any(execution.name == name and not _ended(execution) for execution in executions)
+
+    def _reap(self) -> None:
+        """Kill the invocations of executions that ended (stopped, failed): they would hold workers.
+
+        moto applies a StopExecution only when the running step returns, and its Map keeps its
+        items running; AWS ends a stopped execution's work at once.
+        """
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        while not self._reaper_stop.wait(REAP_SECONDS):
+            pool = self._pool
+            tags = {tag for tag in (pool.running() if pool is not None else []) if tag is not None}
+            if not tags:
+                continue
+            ended = set()
+            for execution in stepfunctions_parser_backends[ACCOUNT][REGION]._get_executions():
+                if execution.name in tags and _ended(execution):
+                    ended.add(execution.name)
+            for tag in ended:
+                if pool is not None:
+                    pool.kill(tag, f"execution {tag} ended")
 
     # -- fault injection (tests) ------------------------------------------------------------------
     def inject(self, *faults: Fault) -> list[Fault]:
@@ -341,20 +487,22 @@ class LocalEngine:
         if injected is not None:
             return injected
         pool = self._pool
+        stopped = {"errorType": "Lambda.ServiceException", "errorMessage": "the local engine is stopped"}, True
         if pool is None:
-            return {"errorType": "Lambda.ServiceException", "errorMessage": "the local engine is stopped"}, True
+            return stopped
+        # The endpoint travels with each invocation, as a Lambda's environment does.
+        variables = dict(function.environment_vars) | {"AWS_ENDPOINT_URL": self._endpoint}
+        code_dir = self._code_dir(function)
+        # The execution an invocation belongs to (Partition's event names it, the others carry the
+        # run), if it is running: a direct Invoke naming an ended run belongs to no execution.
+        tag = (event.get("execution_name") or event.get("run")) if isinstance(event, dict) else None
+        if tag is not None and not self._is_running(str(tag)):
+            tag = None
         try:
-            # The endpoint travels with each invocation, as a Lambda's environment does.
-            variables = dict(function.environment_vars) | {"AWS_ENDPOINT_URL": self._endpoint}
-            code_dir = self._code_dir(function)
-            future = pool.submit(_worker.invoke, function.handler, event, variables, function.function_name, code_dir)
-            return future.result()
-        except BrokenProcessPool:
-            # A worker died (out of memory, killed): as on AWS, the invocation fails without a payload
-            # of the handler's. Replace the pool so later invocations run.
-            if self._pool is pool:
-                self._pool = self._new_pool()
-            return {"errorType": "Runtime.ExitError", "errorMessage": "the worker process died"}, True
+            # A worker that dies fails only this invocation (Runtime.ExitError) and is replaced.
+            return pool.invoke((function.handler, event, variables, function.function_name, code_dir), tag)
+        except PoolClosed:
+            return stopped
 
     def _code_dir(self, function: Any) -> str | None:
         """Where a function's deployed code asset is unpacked, if it holds its handler module.

@@ -20,6 +20,8 @@ def watch_with_progress(runner: Runner, arn: str, name: str, console: Console, d
         After stopping the execution (StopExecution).
     """
     columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    # Outside a terminal or a notebook (a log file, a pipe) a bar would only add its last frame.
+    disable = disable or not (console.is_terminal or console.is_jupyter)
     with Progress(*columns, console=console, transient=False, disable=disable) as bar:
         task = bar.add_task("Partition", total=None)
 
@@ -29,6 +31,7 @@ def watch_with_progress(runner: Runner, arn: str, name: str, console: Console, d
         try:
             result = runner.watch(arn, name, update)
         except KeyboardInterrupt:
+            bar.live.transient = True  # the bar goes: the caller's one line says what happened
             runner.stop(arn, "stopped by the user (Ctrl-C)")
             raise
         except RunFailed:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .engine import CREDENTIALS, LocalEngine
 
 
@@ -28,6 +30,8 @@ def connection_info(engine: LocalEngine) -> dict[str, Any]:
     assert engine.info is not None
     info = engine.info
     return {
+        # `featurize run` uses a running server only if it is of its own version.
+        "version": __version__,
         "endpoint_url": info.endpoint_url,
         "region": info.region,
         "bucket": info.bucket,
@@ -49,6 +53,20 @@ def running_executions(engine: LocalEngine) -> list[str]:
     return [execution["executionArn"] for execution in response.get("executions", [])]
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees either no file or the whole of it.
+
+    A client (or test) waits for the info file to appear: written in place, it could read it half
+    written. A temporary file in the same directory, renamed over ``path``, appears complete.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def serve(
     host: str,
     port: int,
@@ -68,7 +86,7 @@ def serve(
     try:
         engine.start()
         info = connection_info(engine)
-        info_file.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        write_atomically(info_file, json.dumps(info, indent=2) + "\n")
         say(f"featurize engine listening on {info['endpoint_url']} (info: {info_file})")
         say(f"state machine: {info['state_machine_arn']}")
         say(f"bucket:        {info['bucket']}")

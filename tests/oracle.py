@@ -16,20 +16,11 @@ RTOL = 1e-9
 ATOL = 1e-12
 
 
-#: pandas 2.x (an older tsfresh environment) gives 0.0 skewness/kurtosis for a (nearly) constant series, having
-#: zeroed moments below 1e-14; pandas 3.x gives NaN (0/0). featurize gives NaN with any pandas, so a run
-#: is the same locally and on AWS (README: "Tolerances and deviations").
-PANDAS2_CONSTANT_MOMENTS = int(pd.__version__.split(".")[0]) < 3
-
-
 def tsfresh_values(name: str, x: np.ndarray, params: list[dict] | None) -> list[tuple[str, float]]:
     """What tsfresh's ``extract_features`` would compute for one series: ``[(suffix, value), ...]``.
 
     A calculator that raises (tsfresh on an empty series, say) gives None for every value.
     """
-    finite = x[~np.isnan(x)]
-    if PANDAS2_CONSTANT_MOMENTS and name in ("skewness", "kurtosis") and len(finite) and np.var(finite) < 1e-14:
-        return [("", None)]
     function = getattr(fc, name)
     series = pd.Series(x) if getattr(function, "input", None) == "pd.Series" else x
     with warnings.catch_warnings():

@@ -43,3 +43,10 @@ def features_failing_on_chunk_1(event: dict[str, Any], context: Any) -> dict[str
         return real_features.handler(event, context)
     finally:
         real_features.extract = original
+
+
+def exit_with(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """End the worker process with ``event["code"]`` (as an out-of-memory kill would), or report its pid."""
+    if event.get("code") is not None:
+        os._exit(int(event["code"]))
+    return {"pid": os.getpid()}

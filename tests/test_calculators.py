@@ -14,6 +14,7 @@ from featurize_lambda.core.settings import presets
 
 from .oracle import assert_matches_tsfresh
 
+# Drawn from only here, once at import and in a fixed order: the data do not depend on which tests run.
 rng = np.random.default_rng(20261125)
 
 #: The standard series: lengths 1/2/3/10/1000, constant, integers, negative, huge, ties, trends.

@@ -31,12 +31,12 @@ def start_server(tmp_path: Path) -> tuple[subprocess.Popen, dict]:
         [sys.executable, "-m", "featurize", "serve", "--port", "0", "--workers", "2", "--info-file", str(info_file)],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    # serve writes the file atomically (temp + rename): once it exists, it is complete.
     deadline = time.monotonic() + 90
     while not info_file.exists():
         assert process.poll() is None, process.stdout.read()
         assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.1)
-    time.sleep(0.05)  # the file is written in one call; let it be closed
+        time.sleep(0.1)  # polling a condition with a deadline, not waiting for it to hold
     return process, json.loads(info_file.read_text())
 
 
@@ -138,10 +138,22 @@ def test_sigterm_shuts_down_and_frees_the_port(tmp_path):
     assert process.returncode == 0 and time.monotonic() - started < 15, output
     assert "shutting down" in output
     assert not (tmp_path / "serve.json").exists()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", port))  # the port is free again
+    # Nothing listens any more (no worker inherited the socket): a connection is refused. A plain bind
+    # would fail on the closed socket's TIME_WAIT connections, or on a parallel test's socket.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 def test_a_non_loopback_host_needs_allow_remote():
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code == 2 and "--allow-remote" in result.stderr
+
+
+def test_the_info_file_is_replaced_whole(tmp_path):
+    from featurize.serve import write_atomically
+
+    target = tmp_path / "info.json"
+    target.write_text("old, longer than the new text", encoding="utf-8")
+    write_atomically(target, '{"a": 1}\n')
+    assert target.read_text(encoding="utf-8") == '{"a": 1}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["info.json"]  # no temporary left behind

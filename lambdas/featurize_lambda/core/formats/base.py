@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import pyarrow as pa
-import pyarrow.fs as pafs
+# pyarrow is imported where a format reads, not here: the CLI takes its suffixes from FORMATS and
+# starts without pyarrow (and numpy).
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
 
 
 class InputFormat(ABC):

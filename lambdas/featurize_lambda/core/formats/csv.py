@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.fs as pafs
+# pyarrow is imported where a format reads, not here: the CLI takes its suffixes from FORMATS and
+# starts without pyarrow (and numpy).
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.fs as pafs
 
 from .base import InputFormat
 
@@ -38,6 +42,8 @@ class CsvFormat(InputFormat):
         column_types: dict[str, pa.DataType],
         columns: list[str] | None = None,
     ) -> pacsv.CSVStreamingReader:
+        import pyarrow.csv as pacsv
+
         convert = pacsv.ConvertOptions(
             column_types={k: v for k, v in column_types.items() if columns is None or k in columns},
             include_columns=columns or [],
@@ -63,6 +69,8 @@ class CsvFormat(InputFormat):
         column_types: dict[str, pa.DataType],
     ) -> Iterator[pa.RecordBatch]:
         """Blocks gathered into batches of about ``batch_rows`` rows (CSV blocks are small)."""
+        import pyarrow as pa
+
         pending: list[pa.RecordBatch] = []
         rows = 0
         with self._reader(filesystem, path, name, column_types, columns) as reader:

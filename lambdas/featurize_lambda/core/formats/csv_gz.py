@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.fs as pafs
+# pyarrow is imported where a format reads, not here: the CLI takes its suffixes from FORMATS and
+# starts without pyarrow (and numpy).
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
 
 from ...errors import InputError
 from .csv import CsvFormat
@@ -77,6 +80,8 @@ class GzipCsvFormat(CsvFormat):
 
     def open_stream(self, filesystem: pafs.FileSystem, path: str, name: str) -> pa.NativeFile:
         """The decompressed bytes; a truncated or corrupt file raises an InputError naming ``name``."""
+        import pyarrow as pa
+
         raw = filesystem.open_input_stream(path, compression=None)
         return pa.PythonFile(GzipReader(raw, name), mode="r")
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
+# pyarrow is imported where a format reads, not here: the CLI takes its suffixes from FORMATS and
+# starts without pyarrow (and numpy).
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
 
 from .base import InputFormat
 
@@ -18,6 +22,8 @@ class ParquetFormat(InputFormat):
     suffixes = (".parquet", ".pq")
 
     def _open(self, filesystem: pafs.FileSystem, path: str) -> pq.ParquetFile:
+        import pyarrow.parquet as pq
+
         # Random access: the footer first, then exactly the column chunks asked for.
         return pq.ParquetFile(filesystem.open_input_file(path), pre_buffer=False)
 
@@ -41,6 +47,8 @@ class ParquetFormat(InputFormat):
 
     def rows(self, filesystem: pafs.FileSystem, path: str, size: int) -> int | None:
         """Rows from the footer (about one per 8 bytes when it cannot be read or says none)."""
+        import pyarrow as pa
+
         try:
             rows = self._open(filesystem, path).metadata.num_rows
         except (pa.ArrowInvalid, OSError):
