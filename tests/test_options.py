@@ -63,10 +63,26 @@ def test_the_cli_run_has_one_flag_per_option_and_the_api_one_keyword_per_flag():
     assert names - {"chunk_size", "features"} <= keywords
 
 
+def _paths(node):
+    """Every ``$.field`` path of a state (``Path`` fields and ``.$`` parameters), not its item processor's."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "ItemProcessor":
+                continue
+            if isinstance(value, str) and (key.endswith(".$") or key.endswith("Path")) and value.startswith("$."):
+                yield value
+            else:
+                yield from _paths(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _paths(value)
+
+
 def test_the_asl_reads_only_fields_of_the_partition_summary():
     definition = json.loads(load_definition())
-    features = definition["States"]["Features"]
-    paths = [features["MaxConcurrencyPath"], features["ItemReader"]["Parameters"]["Key.$"]]
+    # The Map and Reduce get the Partition task's output (the Map's ResultPath is null).
+    assert definition["States"]["Features"]["ResultPath"] is None
+    paths = [*_paths(definition["States"]["Features"]), *_paths(definition["States"]["Reduce"])]
     fields = {name.removeprefix("$.") for name in paths}
     assert fields == {"manifest_key", "max_concurrency"}
     summary = PartitionSummary("r", "runs/r/manifest.json", "s3://b/o.parquet", 1, 1, 1, 1, None, 1, [], 200)
