@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 
 # The handlers own the max_concurrency default, bound and variable name (they validate it at run time).
 from featurize_lambda import limits as _handler_limits
+from featurize_lambda import names as _names
 
 #: Repository root, resolved from this file (never from the working directory).
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,9 +39,9 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 #: Handlers inside the asset, per function role.
-PARTITION_HANDLER = "featurize_lambda.partition.handler"
-FEATURES_HANDLER = "featurize_lambda.features.handler"
-REDUCE_HANDLER = "featurize_lambda.reduce.handler"
+PARTITION_HANDLER = _names.PARTITION_HANDLER
+FEATURES_HANDLER = _names.FEATURES_HANDLER
+REDUCE_HANDLER = _names.REDUCE_HANDLER
 
 # Partition streams the input through hash buckets spilled to /tmp (memory flat, ~270 MB measured at 30M
 # rows; the memory buys vCPU for parsing and sorting); Reduce merges the chunk results block by block.
@@ -71,7 +72,7 @@ MAX_CONCURRENCY_LIMIT = _handler_limits.MAX_CONCURRENCY_LIMIT
 LAMBDA_MEMORY_RANGE_MB = (128, 10_240)
 
 #: Powertools service name (``POWERTOOLS_SERVICE_NAME``) of every function.
-SERVICE_NAME = "featurize"
+SERVICE_NAME = _names.SERVICE_NAME
 
 #: Prefix of the server access logs in the access-log bucket.
 ACCESS_LOGS_PREFIX = "s3-access/"
@@ -80,11 +81,11 @@ ACCESS_LOGS_PREFIX = "s3-access/"
 ABORT_MULTIPART_AFTER = Duration.days(1)
 
 #: Environment variables the functions read. The bucket lists are comma-separated bucket names.
-ENV_BUCKET = "FEATURIZE_BUCKET"
-ENV_INPUT_BUCKETS = "FEATURIZE_INPUT_BUCKETS"
-ENV_OUTPUT_BUCKETS = "FEATURIZE_OUTPUT_BUCKETS"
+ENV_BUCKET = _names.ENV_BUCKET
+ENV_INPUT_BUCKETS = _names.ENV_INPUT_BUCKETS
+ENV_OUTPUT_BUCKETS = _names.ENV_OUTPUT_BUCKETS
 #: The stack's default max_concurrency, which the partition step echoes into its output for the Map.
-ENV_MAX_CONCURRENCY = _handler_limits.ENV_MAX_CONCURRENCY
+ENV_MAX_CONCURRENCY = _names.ENV_MAX_CONCURRENCY
 
 #: CloudFormation output keys, read by the client with DescribeStacks (keep stable).
 OUTPUT_BUCKET_NAME = "BucketName"

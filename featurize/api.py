@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from featurize_lambda.core.settings import parse_features
+from featurize_lambda.core.outputs import has_output_suffix
 from featurize_lambda.errors import InputError
-from featurize_lambda.limits import check_max_concurrency
+from featurize_lambda.options import execution_input
 
 from .client import RunFailed, Runner, RunResult, Target, new_run_name
 from .progress import watch_with_progress
@@ -66,9 +66,11 @@ def shutdown() -> None:
 
 
 @contextmanager
-def _target(stack: str | None, endpoint: str | None, workers: int | None) -> Iterator[Target]:
+def _target(
+    stack: str | None, endpoint: str | None, workers: int | None, region: str | None = None, profile: str | None = None
+) -> Iterator[Target]:
     if stack is not None:
-        yield stack_target(stack, endpoint_url=endpoint)
+        yield stack_target(stack, region, profile, endpoint_url=endpoint)
     elif endpoint is not None:
         yield endpoint_target(endpoint)
     else:
@@ -152,25 +154,22 @@ def _start_and_watch(
     return runner, result
 
 
-def _execution_input(
-    features: Any, column_id: str | None, column_sort: str | None, column_kind: str | None,
-    column_value: str | None, chunk_size: int | None, max_concurrency: int | None = None,
-) -> dict[str, Any]:  # fmt: skip
+def _execution_input(column_id: str | None, **options: Any) -> dict[str, Any]:
+    """The execution input of the options given, validated as the partition step would, before any upload.
+
+    ``column_id``, ``column_sort``, ``column_kind``, ``column_value`` and ``features`` are always sent
+    (None is JSON null: tsfresh's meaning of no such column); any other option only when given (not None
+    or False), so a stack without a newer option still runs a call that does not use it.
+    """
     if column_id is None:
         raise InputError("You have to set the column_id which contains the ids of the different time series")
-    parse_features(features)  # a bad setting fails here, before anything is uploaded
-    document = {
-        "column_id": column_id,
-        "column_sort": column_sort,
-        "column_kind": column_kind,
-        "column_value": column_value,
-        "features": features,
+    always = ("column_sort", "column_kind", "column_value", "features")
+    given = {
+        name: value
+        for name, value in options.items()
+        if name in always or (value is not None and value is not False)  # 0 is given (and refused where it must be)
     }
-    if chunk_size is not None:
-        document["chunk_size"] = chunk_size
-    if max_concurrency is not None:
-        document["max_concurrency"] = check_max_concurrency(max_concurrency)
-    return document
+    return execution_input(column_id=column_id, **given)
 
 
 def _features_field(default_fc_parameters: Any, kind_to_fc_parameters: Any) -> Any:
@@ -204,7 +203,11 @@ def extract_features(
     *,
     stack: str | None = None,
     endpoint: str | None = None,
+    region: str | None = None,
     max_concurrency: int | None = None,
+    drop_nan: bool = False,
+    tolerated_failure_percentage: float | None = None,
+    impute: bool = False,
 ) -> pd.DataFrame | list[tuple[Any, str, float]]:
     """tsfresh 0.21.2's ``extract_features``, computed by the featurize workflow.
 
@@ -214,7 +217,8 @@ def extract_features(
     to the result. ``chunksize`` is the number of ids per chunk (tsfresh counts id/kind series);
     ``n_jobs`` is the number of local worker processes when this call starts the local engine.
     ``show_warnings``, ``profile``, ``profiling_filename``, ``profiling_sorting`` and ``distributor``
-    have no meaning here and are ignored.
+    have no meaning here and are ignored. The keyword-only arguments are featurize's own: the
+    ``featurize run`` options tsfresh has no argument for.
 
     Parameters
     ----------
@@ -224,9 +228,18 @@ def extract_features(
         Run on this deployed CloudFormation stack (AWS credentials as for boto3).
     endpoint : str, optional
         Run on a running ``featurize serve`` at this URL (with ``stack``: that stack on this endpoint).
+    region : str, optional
+        With ``stack``: the AWS region (``--region``) [default: from your AWS config].
     max_concurrency : int, optional
         Chunks computed at once (the Map's ``MaxConcurrency``, 1 to 10,000); default: the stack's
         ``max_concurrency`` (200). Keep it below the account's Lambda concurrency quota.
+    drop_nan, tolerated_failure_percentage, impute : optional
+        As in the execution input (see the README): drop rows with a missing value instead of refusing
+        the input; the share of chunks (%) that may fail and still give a partial result; impute the
+        result in the workflow (tsfresh's ``impute``: ±inf to the column's max/min, NaN to its median).
+
+    ``profile`` is tsfresh's profiling switch, not an AWS profile: with ``stack``, the AWS profile is
+    read from the environment (``AWS_PROFILE``).
 
     Returns
     -------
@@ -245,9 +258,11 @@ def extract_features(
 
     features = _features_field(default_fc_parameters, kind_to_fc_parameters)
     execution_input = _execution_input(
-        features, column_id, column_sort, column_kind, column_value, chunksize, max_concurrency
-    )
-    with _target(stack, endpoint, n_jobs) as target:
+        column_id, features=features, column_sort=column_sort, column_kind=column_kind, column_value=column_value,
+        chunk_size=chunksize, max_concurrency=max_concurrency, drop_nan=drop_nan,
+        tolerated_failure_percentage=tolerated_failure_percentage, impute=impute,
+    )  # fmt: skip
+    with _target(stack, endpoint, n_jobs, region) as target:
         runner, result = _start_and_watch(target, timeseries_container, execution_input, not disable_progressbar)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "features.parquet"
@@ -273,9 +288,14 @@ def run(
     column_kind: str | None = None,
     column_value: str | None = "value",
     chunk_size: int | None = None,
+    drop_nan: bool = False,
+    tolerated_failure_percentage: float | None = None,
     max_concurrency: int | None = None,
+    impute: bool = False,
     stack: str | None = None,
     endpoint: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
     workers: int | None = None,
     progress: bool = True,
 ) -> Run:
@@ -288,8 +308,11 @@ def run(
     output : str or path, optional
         An ``s3://`` URI, or a local path to download the output to; default: the target bucket's
         ``outputs/<execution name>/features.parquet`` (on the local engine it lives as long as the process).
-    features, column_id, column_sort, column_kind, column_value, chunk_size, max_concurrency
-        As in the execution input (see the README).
+    features, column_id, column_sort, column_kind, column_value, chunk_size, drop_nan,
+    tolerated_failure_percentage, max_concurrency, impute
+        As in the execution input (see the README); the ``featurize run`` options of the same names.
+    stack, endpoint, region, profile, workers
+        Where it runs, as ``featurize run --stack/--endpoint/--region/--profile/--workers``.
 
     Returns
     -------
@@ -298,13 +321,15 @@ def run(
     """
     local = None if output is None or str(output).startswith("s3://") else Path(output)
     execution_input = _execution_input(
-        features, column_id, column_sort, column_kind, column_value, chunk_size, max_concurrency
-    )
+        column_id, features=features, column_sort=column_sort, column_kind=column_kind, column_value=column_value,
+        chunk_size=chunk_size, drop_nan=drop_nan, tolerated_failure_percentage=tolerated_failure_percentage,
+        max_concurrency=max_concurrency, impute=impute,
+    )  # fmt: skip
     if output is not None and local is None:
         execution_input["output"] = str(output)
-    if local is not None and local.suffix.lower() not in (".parquet", ".pq", ".csv"):
+    if local is not None and not has_output_suffix(local.name):
         raise InputError(f"output {output}: use a .parquet or .csv path")
-    with _target(stack, endpoint, workers) as target:
+    with _target(stack, endpoint, workers, region, profile) as target:
         runner, result = _start_and_watch(
             target, timeseries_container, execution_input, progress, local.name if local is not None else None
         )

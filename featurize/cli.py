@@ -7,11 +7,13 @@ included); 2 the command refused before starting a run (usage, unreadable local 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,8 +28,10 @@ from featurize.client import RunFailed, Runner, RunResult, Target, execution_nam
 from featurize.progress import watch_with_progress
 from featurize.targets import TargetError, open_target
 from featurize_lambda.core.formats import FORMATS, input_suffixes
+from featurize_lambda.core.outputs import OUTPUT_SUFFIXES, failures_name, has_output_suffix
 from featurize_lambda.errors import InputError
-from featurize_lambda.limits import check_max_concurrency
+from featurize_lambda.options import PRESETS as OPTION_PRESETS
+from featurize_lambda.options import Flag, check_flags, flag_name, option_fields, spec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serverless tsfresh-compatible feature extraction.")
 out = Console()
@@ -54,8 +58,8 @@ VerboseOption = Annotated[
     bool, typer.Option("--verbose", help="Show the engine's logs (moto, workers) and full tracebacks.")
 ]
 
-#: The preset names (``featurize_lambda.core.settings.PRESET_NAMES``, checked by a test).
-PRESETS = ("minimal", "efficient", "comprehensive")
+#: The preset names (defined with the run options, which need no pandas; checked by a test).
+PRESETS = OPTION_PRESETS
 
 #: The info file a running `featurize serve` writes in its working directory.
 SERVE_INFO = "featurize-serve.json"
@@ -243,9 +247,6 @@ def _process_age() -> float:
 _LOADED = time.perf_counter()
 
 
-OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv")
-
-
 def _say(console: Console, message: str) -> None:
     """Print plain text (no markup, no highlighting, no wrapping of long ARNs)."""
     console.print(message, markup=False, highlight=False, soft_wrap=True)
@@ -331,29 +332,16 @@ def execute(
                 raise _refuse(f"input {input_}: unknown format; use one of {list(INPUT_SUFFIXES)} or a folder of them")
             if local_input.stat().st_size == 0:
                 raise _refuse(f"input {input_} is empty (0 bytes)")
-    if options["features"] not in PRESETS:  # a preset name needs no check (nor pandas, which the check imports)
-        from featurize_lambda.core.features import parse_features
-
-        try:
-            parse_features(options["features"])
-        except InputError as error:
-            raise _refuse(str(error)) from None
-    if options.get("chunk_size") is not None and options["chunk_size"] <= 0:
-        raise _refuse("--chunk-size must be a positive number of ids per chunk")
-    tolerated = options.get("tolerated_failure_percentage")
-    if tolerated is not None and not 0 <= tolerated <= 100:
-        raise _refuse("--tolerated-failure-percentage must be from 0 to 100")
-    if options.get("max_concurrency") is not None:
-        try:
-            check_max_concurrency(options["max_concurrency"], "--max-concurrency")
-        except InputError as error:
-            raise _refuse(str(error)) from None
+    try:
+        check_flags(options)
+    except InputError as error:
+        raise _refuse(str(error)) from None
 
     if output is None:
         # A local folder given as "." or "parts/" is named by its absolute path's last part.
         output = f"{_stem(input_.rstrip('/') if local_input is None else os.path.abspath(input_))}.features.parquet"
     local_output = None if output.startswith("s3://") else Path(output)
-    if not _has_suffix(output, OUTPUT_SUFFIXES):
+    if not has_output_suffix(output):
         raise _refuse(f"output {output}: use one of {list(OUTPUT_SUFFIXES)}")
     if local_output is not None and local_input is not None and local_output.resolve() == local_input.resolve():
         raise _refuse("the output would overwrite the input: featurize never modifies its input")
@@ -392,7 +380,7 @@ def execute(
         if local_output is not None:
             runner.download(result.output, local_output)
             if result.summary.get("failures"):
-                listing = local_output.parent / (local_output.name.rsplit(".", 1)[0] + ".failures.json")
+                listing = local_output.parent / failures_name(local_output.name)
                 runner.download(result.summary["failures"], listing)
                 result.summary["failures_local"] = str(listing)
         TIMINGS.add("download", started)
@@ -429,21 +417,42 @@ def _report(result: RunResult, local_output: Path | None) -> None:
         )
 
 
-def _features_option(value: str) -> Any:
-    """A preset name, settings as inline JSON (``{...}``), or the settings document of a ``.json`` file."""
-    if value.lstrip().startswith("{"):
-        try:
-            return json.loads(value)
-        except ValueError as error:
-            raise _refuse(f"--features: not valid JSON ({error})") from None
-    if not value.lower().endswith(".json"):
-        return value
-    try:
-        return json.loads(Path(value).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise _refuse(f"--features {value}: {error.strerror or error}") from None
-    except ValueError as error:
-        raise _refuse(f"--features {value}: not valid JSON ({error})") from None
+def with_run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` one flag per run option of :class:`~featurize_lambda.options.RunOptions`.
+
+    The flags (their names, types, help) come from the options' declarations and go after ``output``
+    in ``command``'s signature; ``command`` receives them as ``options``: execution-input name -> value,
+    None for a flag not given (the step's default then applies). A switch given is True.
+    """
+    fields = [f for f in option_fields() if spec(f).flag is not Flag.NONE]
+    flags = []
+    for f in fields:
+        declared = spec(f)
+        if declared.flag is Flag.SWITCH:
+            annotation: Any = Annotated[bool, typer.Option(flag_name(f), help=declared.help)]
+            default: Any = False
+        else:
+            annotation, default = Annotated[declared.cli_type | None, typer.Option(help=declared.help)], None
+        flags.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+    signature = inspect.signature(command, eval_str=True)
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values() if p.name != "options"]
+    at = next(i for i, p in enumerate(own) if p.name == "output") + 1
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        options: dict[str, Any] = {}
+        for f in fields:
+            value = kwargs.pop(f.name)
+            if spec(f).flag is Flag.SWITCH:
+                value = True if value else None
+            try:
+                options[f.name] = spec(f).from_flag(value) if value is not None and spec(f).from_flag else value
+            except InputError as error:
+                raise _refuse(str(error)) from None
+        command(**kwargs, options=options)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own[:at], *flags, *own[at:]])  # type: ignore[attr-defined]
+    return wrapper
 
 
 def _fail(failure: RunFailed) -> typer.Exit:
@@ -474,6 +483,7 @@ def _run_or_exit(
 
 
 @app.command()
+@with_run_options
 def run(
     input_: Annotated[
         str,
@@ -485,37 +495,6 @@ def run(
     output: Annotated[
         str | None,
         typer.Option(help="Local path or s3:// URI (.parquet or .csv); default: <input stem>.features.parquet here."),
-    ] = None,
-    features: Annotated[
-        str,
-        typer.Option(
-            help="minimal | efficient | comprehensive | PATH.json | inline JSON (tsfresh settings, per-kind, custom)."
-        ),
-    ] = "minimal",
-    column_id: Annotated[str | None, typer.Option(help="Id column \\[default: id].")] = None,
-    column_sort: Annotated[
-        str | None, typer.Option(help="Time column \\[default: time; if absent, row order is time order].")
-    ] = None,
-    column_value: Annotated[
-        str | None, typer.Option(help="Value column \\[default: value; if absent, wide format].")
-    ] = None,
-    column_kind: Annotated[str | None, typer.Option(help="Kind column (long format with kinds).")] = None,
-    chunk_size: Annotated[
-        int | None, typer.Option(help="Ids per chunk \\[default: chosen from the data size].")
-    ] = None,
-    drop_nan: Annotated[
-        bool, typer.Option("--drop-nan", help="Drop missing values (NaN, empty) instead of refusing the input.")
-    ] = False,
-    tolerated_failure_percentage: Annotated[
-        float | None,
-        typer.Option(help="Share of chunks (%) that may fail and still give a partial output plus a failure list."),
-    ] = None,
-    max_concurrency: Annotated[
-        int | None,
-        typer.Option(
-            help="Chunks computed at once (the Map's MaxConcurrency; keep it below the account's Lambda "
-            "concurrency quota) \\[default: the stack's max_concurrency, 200]."
-        ),
     ] = None,
     workers: WorkersOption = None,
     stack: StackOption = None,
@@ -532,6 +511,7 @@ def run(
     timings: Annotated[
         bool, typer.Option("--timings", help="Print how long each phase took (imports, engine, upload, steps, ...).")
     ] = False,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Extract features from INPUT (a file or a folder of files): locally, or on a deployed stack with --stack."""
     _set_verbose(verbose)
@@ -542,17 +522,7 @@ def run(
         if endpoint is not None:
             found = f"found by ./{SERVE_INFO}; --no-serve: a fresh engine"
             _say(err, f"using the running featurize serve at {endpoint} ({found})")
-    options = {
-        "column_id": column_id,
-        "column_sort": column_sort,
-        "column_value": column_value,
-        "column_kind": column_kind,
-        "features": _features_option(features),
-        "chunk_size": chunk_size,
-        "drop_nan": True if drop_nan else None,
-        "tolerated_failure_percentage": tolerated_failure_percentage,
-        "max_concurrency": max_concurrency,
-    }
+    options = options or {}
     with _guard(verbose):
         try:
             _run_or_exit(input_, output, options, Where(stack, endpoint, region, profile, workers), early=True)

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from featurize_lambda.keys import INPUTS_PREFIX, RunKeys
+from featurize_lambda.contracts import ChunkFailure, FailureList
+from featurize_lambda.keys import INPUTS_PREFIX, RunKeys, parse_s3_uri, s3_uri
 
 #: The longest wait between two polls of DescribeExecution while a run is watched.
 POLL_SECONDS = 0.25
@@ -57,7 +58,7 @@ class RunFailed(Exception):
         self.error, self.cause, self.state = error, cause, state
         self.execution_arn, self.status = execution_arn, status
         self.failures = list(failures or [])
-        self.chunks = [int(f["chunk"]) for f in self.failures]
+        self.chunks = [ChunkFailure.from_json(f).chunk for f in self.failures]
         self.failure_list = failure_list
         where = f" (in {state})" if state else ""
         super().__init__(f"{error}: {cause}{where}")
@@ -110,12 +111,6 @@ def execution_name(execution_arn: str) -> str:
     return execution_arn.rsplit(":", 1)[-1]
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` -> ``(bucket, key)``."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
 def _message(cause: str) -> str:
     """The ``errorMessage`` of a Lambda error cause (a JSON document), else the cause itself."""
     try:
@@ -156,7 +151,7 @@ class Runner:
 
     def download(self, uri: str, path: Path) -> None:
         """Download an object to a local file (the parent directory is created)."""
-        bucket, key = split_s3_uri(uri)
+        bucket, key = parse_s3_uri(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.target.s3.download_file(bucket, key, str(path))
 
@@ -215,7 +210,8 @@ class Runner:
             body = self.target.s3.get_object(Bucket=self.target.bucket, Key=key)["Body"].read()
         except self.target.s3.exceptions.NoSuchKey:
             return [], None
-        return list(json.loads(body).get("failures", [])), f"s3://{self.target.bucket}/{key}"
+        listing = FailureList.from_json(json.loads(body))
+        return [failure.to_json() for failure in listing.failures], s3_uri(self.target.bucket, key)
 
     def step_seconds(self, execution_arn: str) -> list[tuple[str, float]]:
         """How long each top-level step of an execution took, from its history (``--timings``)."""

@@ -36,6 +36,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from featurize_lambda import names
+
 from .workers import PoolClosed, WorkerPool
 from .workflow import render
 
@@ -56,11 +58,7 @@ WORKER_ENVIRONMENT = {
 }
 
 #: Function role -> (function name, handler). Tests may swap a handler (``handlers=`` argument).
-HANDLERS = {
-    "partition": "featurize_lambda.partition.handler",
-    "features": "featurize_lambda.features.handler",
-    "reduce": "featurize_lambda.reduce.handler",
-}
+HANDLERS = dict(names.HANDLERS)
 
 
 @dataclass(frozen=True)
@@ -554,7 +552,7 @@ class LocalEngine:
                 Timeout=900,
                 Environment={
                     "Variables": {
-                        "FEATURIZE_BUCKET": BUCKET,
+                        names.ENV_BUCKET: BUCKET,
                         "POWERTOOLS_SERVICE_NAME": "featurize",
                         "POWERTOOLS_LOG_LEVEL": self.log_level,
                     }

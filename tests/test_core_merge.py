@@ -68,3 +68,29 @@ def test_an_id_in_two_chunks_is_named():
 
 def test_no_chunks_give_an_empty_table_with_the_id_column():
     assert merged_frame([]).columns.tolist() == ["id"]
+
+
+@pytest.mark.parametrize("block_values", [5, 1 << 20])
+def test_impute_over_the_whole_output_equals_tsfresh_impute(monkeypatch, block_values):
+    """Imputed block by block with ranges of the whole table: tsfresh's impute of the concatenated frame."""
+    from tsfresh.utilities.dataframe_functions import impute
+
+    monkeypatch.setattr(merge, "BLOCK_VALUES", block_values)
+    frames = chunks([[7, 2, 9], [4, 1], [8, 3, 6, 5]], ["a", "b", "c", "d"], seed=4)
+    frames[0].iloc[0, 0], frames[1].iloc[1, 0], frames[2].iloc[2, 1] = np.inf, -np.inf, np.inf
+    frames[1]["c"] = np.nan  # a chunk without a value where others have some
+    for frame in frames:
+        frame["d"] = [np.nan, np.inf][: len(frame)] + [np.nan] * (len(frame) - 2)  # no finite value at all
+    frames.append(pd.DataFrame({"a": [0.5], "e": [np.nan]}, index=pd.Index([10], name="id")))  # a new column
+    result = merge_sorted(frames, "id", impute=True)
+    table = pa.concat_tables(list(result.blocks)).to_pandas().set_index("id")
+    expected = impute(pd.concat(frames).sort_index(kind="stable"))
+    assert list(table.columns) == list(expected.columns) and table.index.tolist() == expected.index.tolist()
+    assert np.isfinite(table.to_numpy()).all()
+    np.testing.assert_allclose(table.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=0)
+    assert (table["d"] == 0).all() and (table["e"] == 0).all()
+    # and the unimputed merge still keeps NaN and inf as they were
+    plain = pa.concat_tables(list(merge_sorted(frames, "id").blocks)).to_pandas().set_index("id")
+    raw = pd.concat(frames).sort_index(kind="stable")
+    assert np.isinf(raw.to_numpy()).sum() == 6 and raw["c"].isna().sum() >= 2
+    np.testing.assert_array_equal(plain.to_numpy(), raw.to_numpy())  # NaN and inf kept

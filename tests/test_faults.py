@@ -18,8 +18,9 @@ from featurize import run as run_api
 from featurize.cli import app
 from featurize.engine import Fault, LocalEngine
 from featurize.workflow import load_definition
+from featurize_lambda.contracts import ChunkFailure
+from featurize_lambda.core.verdict import describe
 from featurize_lambda.keys import RunKeys
-from featurize_lambda.reduce import _describe
 
 from .conftest import assert_matches_oracle, make_long, tsfresh_minimal, wait
 
@@ -217,7 +218,7 @@ def test_150_failed_chunks_are_read_from_the_failure_list_not_the_cut_cause(engi
     assert failure.failure_list == f"s3://featurize-local/{RunKeys(name).failure_list}"
     assert failure.failure_list in failure.cause
     # What a cause naming every chunk would have needed: more than Step Functions keeps.
-    assert len("; ".join(_describe(f) for f in failure.failures)) > 32_768
+    assert len("; ".join(describe(ChunkFailure.from_json(f)) for f in failure.failures)) > 32_768
     by_chunk = {f["chunk"]: f for f in failure.failures}
     s3 = engine.client("s3")
     for index in (0, 77, 149):

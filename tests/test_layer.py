@@ -54,10 +54,23 @@ def _dists(site: Path) -> dict[str, str]:
 
 
 def _lambda_imports() -> set[str]:
-    """Every absolute module name that a file of ``lambdas/`` imports (at any depth of the file)."""
+    """Every absolute module name that a file of ``lambdas/`` imports (at any depth of the file).
+
+    Imports under ``if TYPE_CHECKING:`` are left out: only a type checker runs them (the boto3 stubs).
+    """
     names = set()
     for path in LAMBDAS.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+            for statement in node.body
+            for inner in ast.walk(statement)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -200,7 +213,7 @@ except ImportError:
     report["tsfresh"] = None
 
 import pyarrow as pa, pyarrow.parquet as pq
-from featurize_lambda.s3io import COMPRESSION
+from featurize_lambda.storage import COMPRESSION
 from featurize_lambda.core.partition import SPILL_COMPRESSION
 table = pa.table({"id": list(range(1000)), "value": [float(i) for i in range(1000)]})
 buffer = io.BytesIO()

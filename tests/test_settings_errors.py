@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from featurize import cli
-from featurize_lambda.config import RunConfig
 from featurize_lambda.core.features import extract
 from featurize_lambda.core.settings import parse_features, presets
 from featurize_lambda.errors import InputError
+from featurize_lambda.options import RunOptions
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_every_preset_grid_passes_its_own_declarations(preset):
 
 def test_the_partition_step_refuses_a_bad_value_before_any_chunk():
     with pytest.raises(InputError, match="parameter 'q' got \"high\""):
-        RunConfig.from_input({"input": "s3://data/in.parquet", "features": {"quantile": [{"q": "high"}]}})
+        RunOptions.from_input({"input": "s3://data/in.parquet", "features": {"quantile": [{"q": "high"}]}})
 
 
 def test_the_cli_refuses_a_bad_value_before_starting_a_run(tmp_path, monkeypatch):

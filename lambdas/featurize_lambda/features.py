@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .config import Environment
-from .core.features import extract, parse_features
-from .errors import IntegrityError
+from .contracts import ChunkResult, FailureRecord, ManifestItem, RunDocument
+from .core.features import extract
+from .core.verdict import check_chunk
 from .keys import RunKeys
-from .s3io import get_json, get_parquet, put_json, put_parquet
+from .names import SERVICE_NAME
+from .storage import S3Storage
 
-logger = Logger(service="featurize")
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
+logger = Logger(service=SERVICE_NAME)
 
 
-def features(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]:
+def features(event: dict[str, Any], env: Environment, s3: S3Client) -> dict[str, Any]:
     """Compute one chunk's features.
 
     On any error a failure record (chunk, error type, message) is written to S3 before the error is
@@ -29,16 +34,16 @@ def features(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]
     Parameters
     ----------
     event : dict
-        One manifest item: ``{"run": <name>, "chunk": <index>, "rows": <count>, "ids": <count>}``.
+        One :class:`~featurize_lambda.contracts.ManifestItem`: ``{"run", "chunk", "rows", "ids"}``.
     env : Environment
         The parsed Lambda environment.
-    s3 : botocore client
+    s3 : S3Client
         S3 client.
 
     Returns
     -------
     dict
-        ``{"chunk", "ids", "result_key"}``. The result object's metadata holds the rows and ids
+        A :class:`~featurize_lambda.contracts.ChunkResult`. The result object's metadata holds the rows
         computed, which the reduce step checks against the manifest.
 
     Raises
@@ -47,24 +52,21 @@ def features(event: dict[str, Any], env: Environment, s3: Any) -> dict[str, Any]
         If the chunk object does not hold the rows and ids its manifest item counts.
     """
     started = time.perf_counter()
-    keys = RunKeys(event["run"])
-    index = int(event["chunk"])
+    item = ManifestItem.from_json(event)
+    keys = RunKeys(item.run)
+    storage = S3Storage(s3)
     try:
-        document = get_json(s3, env.bucket, keys.config)
-        settings = parse_features(document["config"]["features"])
-        chunk = get_parquet(s3, env.bucket, keys.chunk(index))
-        expected = {name: event[name] for name in ("rows", "ids") if event.get(name)}
-        found = {"rows": len(chunk), "ids": int(chunk["id"].nunique())}
-        if any(found[name] != count for name, count in expected.items()):
-            raise IntegrityError(f"chunk {index} object holds {found}, its manifest item says {expected}")
-        result = extract(chunk, document["kinds"], settings)
-        put_parquet(s3, env.bucket, keys.result(index), result, index=True, metadata={"rows": len(chunk)})
+        document = RunDocument.from_json(storage.get_json(env.bucket, keys.config))
+        chunk = storage.get_parquet(env.bucket, keys.chunk(item.chunk))
+        check_chunk(item, rows=len(chunk), ids=int(chunk["id"].nunique()))
+        result = extract(chunk, document.kinds, document.options.features)
+        storage.put_parquet(env.bucket, keys.result(item.chunk), result, index=True, metadata={"rows": len(chunk)})
     except Exception as error:
-        record = {"chunk": index, "error": type(error).__name__, "message": str(error)}
-        put_json(s3, env.bucket, keys.failure(index), record)
-        logger.exception("chunk failed", extra={"chunk": index, "error": record["error"]})
+        record = FailureRecord(item.chunk, type(error).__name__, str(error))
+        storage.put_json(env.bucket, keys.failure(item.chunk), record.to_json())
+        logger.exception("chunk failed", extra={"chunk": item.chunk, "error": record.error})
         raise
-    summary = {"chunk": index, "ids": len(result), "result_key": keys.result(index)}
+    summary = ChunkResult(item.chunk, len(result), keys.result(item.chunk)).to_json()
     logger.info("chunk done", extra=summary | {"rows": len(chunk), "seconds": round(time.perf_counter() - started, 3)})
     return summary
 

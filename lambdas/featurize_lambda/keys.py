@@ -1,4 +1,4 @@
-"""The S3 layout of one run: the single place that knows where a run's objects live.
+"""The S3 layout of one run: the single place that knows where a run's objects live, and S3 URIs.
 
 Every object of a run lives under ``runs/<execution name>/`` in the stack bucket, so a run is
 self-contained, re-running is idempotent (deterministic keys) and a lifecycle rule on ``runs/``
@@ -8,6 +8,8 @@ expires the intermediates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .errors import InputError
 
 RUNS_PREFIX = "runs/"
 OUTPUTS_PREFIX = "outputs/"
@@ -74,3 +76,36 @@ class RunKeys:
     def failure(self, index: int) -> str:
         """Failure record of chunk ``index`` (JSON), written by the features Lambda on error."""
         return f"{self.prefix}failures/{index:05d}.json"
+
+
+def parse_s3_uri(uri: str, what: str = "uri") -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into bucket and key: the one S3 URI parser (handlers and client).
+
+    Parameters
+    ----------
+    uri : str
+        The URI to split.
+    what : str
+        Name of the field, for the error message.
+
+    Returns
+    -------
+    tuple of str
+        ``(bucket, key)``.
+
+    Raises
+    ------
+    InputError
+        If ``uri`` is not a string ``s3://bucket/key`` with a bucket and a key.
+    """
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise InputError(f"{what} must be an s3:// URI, got {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket or not key:
+        raise InputError(f"{what} must be s3://bucket/key, got {uri!r}")
+    return bucket, key
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    """``s3://bucket/key``."""
+    return f"s3://{bucket}/{key}"

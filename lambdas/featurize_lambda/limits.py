@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import InputError
+from .names import ENV_MAX_CONCURRENCY
+
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "ENV_MAX_CONCURRENCY", "MAX_CONCURRENCY_LIMIT", "check_max_concurrency"]
 
 #: Chunks computed at once (the Distributed Map's ``MaxConcurrency``) when neither the execution input nor
 #: the stack (``FEATURIZE_MAX_CONCURRENCY``, from the CDK context key ``max_concurrency``) says otherwise.
@@ -16,9 +19,6 @@ DEFAULT_MAX_CONCURRENCY = 200
 
 #: The largest ``MaxConcurrency`` a Distributed Map accepts (AWS: up to 10,000 parallel child executions).
 MAX_CONCURRENCY_LIMIT = 10_000
-
-#: Environment variable holding the stack's default ``max_concurrency``.
-ENV_MAX_CONCURRENCY = "FEATURIZE_MAX_CONCURRENCY"
 
 
 def check_max_concurrency(value: Any, what: str = "max_concurrency") -> int:

@@ -3,16 +3,24 @@
 Hash-routed chunks interleave ids, so the output needs a sort across all chunks. Concatenating and
 sorting whole frames holds the output three to four times over; here only the ids are sorted, and the
 output is gathered in blocks of rows straight from the chunks' arrays: the chunks' tables plus one block.
+
+Imputing (tsfresh's ``impute``) needs whole columns: a first pass over the chunks' arrays, one column
+at a time, finds each column's max, min and median of its finite values (memory: one column more);
+each block is then imputed as it is gathered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from ..options import RunOptions
 
 #: Values (rows x columns) of one output block: 8 MiB of float64 values.
 BLOCK_VALUES = 1 << 20
@@ -49,10 +57,34 @@ def _values(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return frame.to_numpy(dtype=np.float64, copy=False)
 
 
-def merge_sorted(frames: Sequence[pd.DataFrame], column_id: str) -> Merged:
+def column_ranges(values: Sequence[np.ndarray], n_columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Max, min and median of each column's finite values over every frame's array, one column at a time.
+
+    tsfresh's ``get_range_values_per_column``: a column with no finite value gets 0 for all three.
+    """
+    ranges = np.zeros((3, n_columns))
+    for j in range(n_columns):
+        column = np.concatenate([v[:, j] for v in values]) if values else np.empty(0)
+        finite = column[np.isfinite(column)]
+        if len(finite):
+            ranges[:, j] = finite.max(), finite.min(), np.median(finite)
+    return ranges[0], ranges[1], ranges[2]
+
+
+def impute_block(block: np.ndarray, ranges: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """tsfresh's ``impute_dataframe_range`` in place: +inf to the column max, -inf to its min, NaN to its median."""
+    for replaced, per_column in zip((np.inf, -np.inf), ranges[:2], strict=True):
+        rows, columns = np.nonzero(block == replaced)
+        block[rows, columns] = per_column[columns]
+    rows, columns = np.nonzero(np.isnan(block))
+    block[rows, columns] = ranges[2][columns]
+
+
+def merge_sorted(frames: Sequence[pd.DataFrame], column_id: str, impute: bool = False) -> Merged:
     """The frames (index = ids, one column per feature) as one table sorted by id (stable), in blocks.
 
-    Equal to ``pd.concat(frames).sort_index(kind="stable").reset_index(names=column_id)``.
+    Equal to ``pd.concat(frames).sort_index(kind="stable").reset_index(names=column_id)``; with ``impute``,
+    its feature columns imputed by tsfresh's ``impute`` (computed over the whole table).
 
     Raises
     ------
@@ -72,6 +104,7 @@ def merge_sorted(frames: Sequence[pd.DataFrame], column_id: str) -> Merged:
     schema = pa.schema([pa.field(column_id, id_array.type)] + [pa.field(c, pa.float64()) for c in columns])
     offsets = np.cumsum([0] + [len(v) for v in values])
     step = max(1, BLOCK_VALUES // max(1, len(columns)))
+    ranges = column_ranges(values, len(columns)) if impute else None
 
     def blocks() -> Iterator[pa.Table]:
         for start in range(0, len(order), step):
@@ -84,9 +117,16 @@ def merge_sorted(frames: Sequence[pd.DataFrame], column_id: str) -> Merged:
                 if len(positions):
                     index = source[positions[0]]
                     block[positions] = values[index][rows[positions] - offsets[index]]
+            if ranges is not None:
+                impute_block(block, ranges)
             # from_pandas: NaN becomes null, as pa.Table.from_pandas writes a frame
             features = [pa.array(block[:, j], from_pandas=True) for j in range(len(columns))]
             arrays = [id_array.slice(start, len(rows)), *features]
             yield pa.Table.from_arrays(arrays, schema=schema)
 
     return Merged(schema=schema, ids=len(order), blocks=blocks())
+
+
+def merge_for(frames: Sequence[pd.DataFrame], options: RunOptions) -> Merged:
+    """The merged output a run's options ask for: sorted by id (:func:`merge_sorted`), imputed if asked."""
+    return merge_sorted(frames, options.column_id, impute=options.impute)

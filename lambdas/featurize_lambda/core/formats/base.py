@@ -2,7 +2,7 @@
 
 A format declares the file name endings it reads and how it reads one file of an
 :class:`~featurize_lambda.core.source.InputSource`: open it on the source's pyarrow ``FileSystem`` (the
-local disk, or S3 through the ranged reader of :mod:`featurize_lambda.s3files`), read its schema (a
+local disk, or S3 through the ranged reader of :mod:`featurize_lambda.storage`), read its schema (a
 CSV's header and the types inferred from its first block) and stream its record batches. The partition
 step sees only this interface; :mod:`featurize_lambda.core.formats` lists the formats.
 """
