@@ -7,6 +7,7 @@ import pytest
 from featurize_lambda.contracts import NO_RESULT, ChunkFailure, FailureRecord, ManifestItem, PartitionSummary
 from featurize_lambda.core.outputs import check_output, failures_name, has_output_suffix, is_csv
 from featurize_lambda.core.verdict import (
+    advice,
     check_chunk,
     check_result,
     check_totals,
@@ -49,8 +50,8 @@ def test_judge_refuses_more_failed_chunks_than_tolerated(failed, tolerated, refu
     assert message.startswith(f"{failed} of 4 chunk(s) failed: chunk 0 (")
     assert "x" * 500 + "..." in message and "x" * 501 not in message
     assert "listed in s3://b/runs/r/failures.json" in message
-    advice = "more than the tolerated 25%" if tolerated else f"set tolerated_failure_percentage to {25 * failed:g}"
-    assert advice in message
+    expected = "more than the tolerated 25%" if tolerated else f"set tolerated_failure_percentage to {25 * failed:g}"
+    assert expected in message
 
 
 def test_many_failed_chunks_are_named_three_then_counted():
@@ -86,3 +87,24 @@ def test_the_output_rules():
     check_output("s3://b/in/out.parquet", "s3://b/in", input_is_folder=False)  # a file "in", not a folder
     with pytest.raises(InputError, match="is inside the input folder s3://b/in/"):
         check_output("s3://b/in/out.parquet", "s3://b/in", input_is_folder=True)
+
+
+@pytest.mark.parametrize(("share", "want"), [(25.0, 25.0), (100 / 3, 33.34), (200 / 3, 66.67), (0.001, 0.01),
+                                             (99.999, 100.0)])  # fmt: skip
+def test_the_advised_tolerance_accepts_the_failed_share_and_stays_within_0_to_100(share, want):
+    assert advice(share) == want and share <= advice(share) <= 100
+
+
+def test_no_tolerance_advice_when_every_chunk_failed_and_a_rounded_up_one_otherwise():
+    three = [ManifestItem("r", i, rows=10, ids=2) for i in range(3)]
+    for failed, advised in ((3, None), (1, "33.34")):
+        failures = [chunk_failure(three[i], f"s3://b/c{i}", FailureRecord(i, "ValueError", "bad"), ["a"])
+                    for i in range(failed)]  # fmt: skip
+        with pytest.raises(ChunkFailed) as error:
+            judge(failure_list("r", "s3://b/o.parquet", three, failures, 0.0), "s3://b/runs/r/failures.json")
+        message = str(error.value)
+        if advised is None:
+            assert "tolerated_failure_percentage" not in message
+        else:
+            assert message.endswith(f"set tolerated_failure_percentage to {advised}.")
+            judge(failure_list("r", "s3://b/o.parquet", three, failures, float(advised)), "s3://b/x")

@@ -97,7 +97,7 @@ def test_a_permanently_throttled_chunk_fails_the_run_naming_it_after_every_retry
     assert "3 ids, s3://featurize-local/runs/" in line and "/chunks/00002.parquet" in line
     assert "no result and no failure record: the Lambda died (timeout, out of memory) or was throttled" in line
     assert "start the run again with the same execution input" in line
-    assert "set tolerated_failure_percentage to 25 or more" in line and line.endswith("(in Reduce)")
+    assert "set tolerated_failure_percentage to 25." in line and line.endswith("(in Reduce)")
     assert not (tmp_path / "out.parquet").exists()
 
 

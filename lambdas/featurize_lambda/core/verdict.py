@@ -6,6 +6,7 @@ call these, and write what they return.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from ..contracts import NO_RESULT, ChunkFailure, FailureList, FailureRecord, ManifestItem, PartitionSummary
@@ -73,6 +74,14 @@ def describe(failure: ChunkFailure) -> str:
     return f"{where}: {failure.error}: {message}"
 
 
+def advice(failed_share: float) -> float:
+    """The smallest two-decimal ``tolerated_failure_percentage`` that accepts ``failed_share`` (at most 100).
+
+    Rounded up, never to nearest: 1 of 3 chunks is 33.33...%, and 33.3 would still refuse the run.
+    """
+    return min(100.0, math.ceil(failed_share * 100 - 1e-9) / 100)
+
+
 def judge(listing: FailureList, listing_uri: str) -> None:
     """Refuse a run whose failed chunks exceed its ``tolerated_failure_percentage``.
 
@@ -85,10 +94,13 @@ def judge(listing: FailureList, listing_uri: str) -> None:
     failed_share = 100.0 * len(failures) / listing.chunks if listing.chunks else 0.0
     if not failures or failed_share <= tolerated:
         return
-    tolerance = (
-        f" {failed_share:.3g}% of the chunks failed, more than the tolerated {tolerated:g}%." if tolerated else
-        f" To accept a partial output instead, set tolerated_failure_percentage to {failed_share:.3g} or more."
-    )  # fmt: skip
+    if tolerated:
+        tolerance = f" {failed_share:.3g}% of the chunks failed, more than the tolerated {tolerated:g}%."
+    elif failed_share < 100.0:
+        least = advice(failed_share)
+        tolerance = f" To accept a partial output instead, set tolerated_failure_percentage to {least:g}."
+    else:
+        tolerance = ""  # every chunk failed: a partial output would be empty
     named = "; ".join(describe(f) for f in failures[:NAMED_FAILURES])
     more = f"; and {len(failures) - NAMED_FAILURES} more" if len(failures) > NAMED_FAILURES else ""
     raise ChunkFailed(
