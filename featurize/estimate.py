@@ -1,0 +1,405 @@
+"""``featurize estimate``: what a run will cost and how long it will take, before it starts.
+
+From the input's listing and footers (:mod:`featurize_lambda.core.plan`; no full read) and a small
+sample computed here (a few whole ids of the first split, through the core's own validation and feature
+extraction, timed per row), the estimate models:
+
+- the plan: files, splits, buckets and chunks, as the partition step would cut them;
+- on AWS: the Lambda GB-seconds of each step at the stack's memory sizes, the Step Functions state
+  transitions (counted from the state machine's ASL), the S3 requests, their dollars at the list
+  prices of :data:`PRICES`, and the wall time at the Map's concurrency. **A model**: its per-row rates
+  are this machine's, not yet calibrated on AWS (``featurize check`` reports a real run's step
+  durations to compare with);
+- with ``--local``: the local engine's wall time on this machine, from constants measured on the
+  benchmarks (``benchmarks/bench_estimate.py`` prints the predicted/measured ratios).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from featurize_lambda.core.features import extract, parse_features
+from featurize_lambda.core.partition import normalize
+from featurize_lambda.core.partition.layout import Columns
+from featurize_lambda.core.plan import Plan, estimate_chunks, plan_source
+from featurize_lambda.core.source import InputSource
+
+#: The stack's defaults (``cdk_app/constants.py``; a test keeps them equal): MB per function, Map concurrency.
+PARTITION_MEMORY_MB = 3008
+FEATURES_MEMORY_MB = 1769
+REDUCE_MEMORY_MB = 3008
+MAX_CONCURRENCY = 200
+
+#: Rows of the first split read for the sample, and the whole ids of it that are computed.
+SAMPLE_READ_ROWS = 50_000
+SAMPLE_IDS = 20
+
+
+@dataclass(frozen=True)
+class Prices:
+    """List prices the dollars are computed with (one region, one date)."""
+
+    region: str = "us-east-1"
+    date: str = "2025-06 (AWS pricing pages, as in the README's Costs section)"
+    lambda_gb_second: float = 0.0000133334  # arm64
+    lambda_per_million_requests: float = 0.20
+    transitions_per_thousand: float = 0.025  # Step Functions Standard
+    s3_put_per_thousand: float = 0.005  # PUT, COPY, POST, LIST (S3 Standard)
+    s3_get_per_thousand: float = 0.0004  # GET, SELECT and all other requests
+
+
+PRICES = Prices()
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-row and fixed costs of the steps: measured on this repository's benchmarks (2 cores).
+
+    The features step's per-row cost is not here: the sample measures it for the features asked.
+    ``bench_estimate.py`` re-measures the runs these constants were fitted to.
+    """
+
+    #: The local engine's fixed cost: process start, imports, engine and workers, upload, download.
+    engine_seconds: float = 9.5
+    #: Partition: validating, routing, sorting and writing the chunks, seconds per input row (one core).
+    partition_row_seconds: float = 0.5e-6
+    #: Partition: per chunk written (Parquet encoding, one PUT).
+    partition_chunk_seconds: float = 0.02
+    #: One features invocation besides its compute: start, the chunk's GET, the result's PUT.
+    chunk_seconds: float = 0.15
+    #: Local features compute runs this much slower per row than the sample (worker processes share the cores).
+    local_compute_factor: float = 1.3
+    #: Reduce: per feature value merged, and per chunk result read.
+    reduce_value_seconds: float = 5e-8
+    reduce_chunk_seconds: float = 0.01
+    #: Step Functions' own latency per state transition on AWS (the local engine's is in ``engine_seconds``).
+    transition_seconds: float = 0.05
+    #: A Lambda cold start (the first wave of the Map pays it), seconds.
+    cold_start_seconds: float = 1.5
+
+
+CALIBRATION = Calibration()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The features computed on a few ids of the first split, timed."""
+
+    rows: int
+    ids: int
+    kinds: int
+    features: int
+    seconds: float
+
+    @property
+    def row_seconds(self) -> float:
+        """Compute seconds per input row."""
+        return self.seconds / max(1, self.rows)
+
+    @property
+    def rows_per_id(self) -> float:
+        """Rows per id (all kinds)."""
+        return self.rows / max(1, self.ids)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the workflow as the model sees it."""
+
+    name: str
+    invocations: int
+    seconds: float  # billed seconds, all invocations together
+    memory_mb: int
+
+    @property
+    def gb_seconds(self) -> float:
+        """Billed GB-seconds."""
+        return self.seconds * self.memory_mb / 1024
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The whole estimate: the plan, the sample, the AWS model and the local prediction."""
+
+    plan: Plan
+    sample: Sample
+    ids: int
+    chunks: int
+    steps: tuple[Step, ...]
+    transitions: int
+    s3_puts: int
+    s3_gets: int
+    aws_wall_seconds: float
+    local_wall_seconds: float
+    workers: int
+    max_concurrency: int
+    prices: Prices = field(default=PRICES)
+
+    @property
+    def lambda_requests(self) -> int:
+        """Lambda invocations."""
+        return sum(step.invocations for step in self.steps)
+
+    @property
+    def gb_seconds(self) -> float:
+        """Lambda GB-seconds of every step."""
+        return sum(step.gb_seconds for step in self.steps)
+
+    def dollars(self) -> dict[str, float]:
+        """Dollars per item at :attr:`prices`, and their total."""
+        p = self.prices
+        items = {
+            "lambda compute": self.gb_seconds * p.lambda_gb_second,
+            "lambda requests": self.lambda_requests / 1e6 * p.lambda_per_million_requests,
+            "state transitions": self.transitions / 1000 * p.transitions_per_thousand,
+            "s3 requests": self.s3_puts / 1000 * p.s3_put_per_thousand + self.s3_gets / 1000 * p.s3_get_per_thousand,
+        }
+        items["total"] = sum(items.values())
+        return items
+
+
+@cache
+def asl_counts(path: str | None = None) -> tuple[int, int]:
+    """``(transitions per run, transitions per Map item)`` counted from the state machine's ASL.
+
+    Per run: entering each top-level state on the success path, plus the execution's start and end.
+    Per item: each child execution's start, entering each state of the item processor, and its end, plus
+    the Map's own bookkeeping of the item (AWS bills child executions of a Distributed Map as Standard
+    transitions; about 5 per item, as the README's Costs section says).
+    """
+    asl_path = Path(path) if path else Path(__file__).resolve().parent.parent / "statemachine" / "featurize.asl.json"
+    document = json.loads(asl_path.read_text(encoding="utf-8"))
+
+    def success_path(states: dict[str, Any], start: str) -> list[dict[str, Any]]:
+        found, name = [], start
+        while name is not None:
+            state = states[name]
+            found.append(state)
+            name = None if state.get("End") or state["Type"] in ("Succeed", "Fail") else state.get("Next")
+        return found
+
+    top = success_path(document["States"], document["StartAt"])
+    per_item = 0
+    for state in top:
+        if state["Type"] == "Map":
+            processor = state.get("ItemProcessor") or state["Iterator"]
+            per_item = max(per_item, len(success_path(processor["States"], processor["StartAt"])))
+    # child: start + its states + end; the Map's item: dispatched + result recorded
+    return len(top) + 2, (per_item + 2 + 2 if per_item else 0)
+
+
+def take_sample(source: InputSource, columns: Columns, features: Any, drop_nan: bool = False) -> Sample:
+    """Read the first rows of the first file, keep its first few whole ids, compute their features, timed.
+
+    An id is whole in the sample if it is not the last one read (unless the file ended); ids are assumed
+    contiguous in the file (an export per device, a table sorted by id), as the model of rows per id is.
+    """
+    spec = parse_features(features)
+    first = source.files[0]
+    fmt = first.format
+    name = source.name(first)
+    schema = fmt.schema(source.filesystem, first.path, name, {})
+    batch = next(iter(fmt.batches(source.filesystem, first.path, name, schema.names, SAMPLE_READ_ROWS, {})), None)
+    if batch is None or batch.num_rows == 0:
+        return Sample(0, 0, 0, 0, 0.0)
+    table = pa.Table.from_batches([batch])
+    ended = batch.num_rows < SAMPLE_READ_ROWS
+    if columns.id in table.column_names:
+        ids = table.column(columns.id).to_pandas()
+        order = list(dict.fromkeys(ids.tolist()))
+        keep = order if ended or len(order) == 1 else order[:-1]
+        keep = keep[:SAMPLE_IDS]
+        table = table.filter(pa.array(ids.isin(keep).to_numpy()))
+    normalized = normalize(table, columns, drop_nan=drop_nan)
+    frame = normalized.frame
+    best = math.inf
+    result = None
+    for _ in range(2):  # the first run warms caches; the best of two
+        started = time.perf_counter()
+        result = extract(frame, normalized.kinds, spec)
+        best = min(best, time.perf_counter() - started)
+    n_ids = int(frame["id"].nunique())
+    return Sample(len(table), n_ids, len(normalized.kinds), result.shape[1] if result is not None else 0, best)
+
+
+def model(
+    plan: Plan,
+    sample: Sample,
+    chunk_size: int | None = None,
+    memory_mb: tuple[int, int, int] = (PARTITION_MEMORY_MB, FEATURES_MEMORY_MB, REDUCE_MEMORY_MB),
+    max_concurrency: int = MAX_CONCURRENCY,
+    workers: int | None = None,
+    local_input: bool = True,
+    calibration: Calibration = CALIBRATION,
+) -> Estimate:
+    """The estimate of a run of ``plan``'s input with the sample's features (pure arithmetic).
+
+    Parameters
+    ----------
+    plan : Plan
+        The input's splits.
+    sample : Sample
+        The timed sample (its rows per id and compute seconds per row).
+    chunk_size : int, optional
+        Ids per chunk (None: about 100,000 rows per chunk).
+    memory_mb : tuple of int
+        Partition, features and reduce memory, MB.
+    max_concurrency : int
+        Chunks computed at once on AWS.
+    workers : int, optional
+        Local worker processes (default: the cores).
+    local_input : bool
+        Whether the CLI uploads the input first (one PUT per file).
+    """
+    c = calibration
+    rows = plan.total_rows_estimate
+    ids = max(1, round(rows / sample.rows_per_id)) if sample.ids else max(1, rows // 1000)
+    chunks = estimate_chunks(rows, ids, chunk_size)
+    rows_per_chunk = rows / max(1, chunks)
+    compute = rows_per_chunk * sample.row_seconds
+    values = ids * (sample.features or 1)
+
+    partition = rows * c.partition_row_seconds + chunks * c.partition_chunk_seconds
+    chunk = c.chunk_seconds + compute
+    reduce = values * c.reduce_value_seconds + chunks * c.reduce_chunk_seconds
+    steps = (
+        Step("partition", 1, partition, memory_mb[0]),
+        Step("features", chunks, chunks * chunk, memory_mb[1]),
+        Step("reduce", 1, reduce, memory_mb[2]),
+    )
+    per_run, per_item = asl_counts()
+    transitions = per_run + per_item * chunks
+    # PUT: config, manifest, every chunk and result, the Map's results (~3), the output, the summary
+    # (plus one per local file uploaded); GET: the input's ranges (16 MiB for CSV, a footer and column
+    # chunks per row group for Parquet), the manifest (Map, reduce), per chunk the config, the chunk and
+    # its result, and the config at reduce.
+    input_gets = sum(max(1, math.ceil(s.bytes / (16 << 20))) + (3 if s.kind == "parquet" else 0) for s in plan.splits)
+    uploads = plan.files if local_input else 0
+    s3_puts = 2 + 2 * chunks + 3 + 1 + 1 + uploads + 1  # + one LIST at reduce
+    s3_gets = input_gets + 2 + 3 * chunks + 1
+
+    concurrency = max(1, min(max_concurrency, chunks))
+    waves = math.ceil(chunks / concurrency)
+    aws_wall = (
+        partition + c.cold_start_seconds + waves * chunk + reduce + (per_run + per_item * waves) * c.transition_seconds
+    )
+    workers = workers or os.cpu_count() or 1
+    local_waves = math.ceil(chunks / workers)
+    local_wall = (
+        c.engine_seconds + partition + local_waves * (c.chunk_seconds + compute * c.local_compute_factor) + reduce
+    )
+    return Estimate(
+        plan=replace(plan, chunks_estimate=chunks), sample=sample, ids=ids, chunks=chunks, steps=steps,
+        transitions=transitions,
+        s3_puts=s3_puts, s3_gets=s3_gets, aws_wall_seconds=aws_wall, local_wall_seconds=local_wall,
+        workers=workers, max_concurrency=max_concurrency,
+    )
+
+
+def estimate(
+    source: InputSource,
+    columns: Columns,
+    features: Any = "minimal",
+    chunk_size: int | None = None,
+    drop_nan: bool = False,
+    **kwargs: Any,
+) -> Estimate:
+    """Plan ``source``, time a sample of it, and model the run (see :func:`model` for ``kwargs``)."""
+    sample = take_sample(source, columns, features, drop_nan)
+    plan = plan_source(source, chunk_size=chunk_size)
+    return model(plan, sample, chunk_size=chunk_size, **kwargs)
+
+
+def _seconds(value: float) -> str:
+    if value < 120:
+        return f"{value:.1f} s"
+    if value < 7200:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.1f} h"
+
+
+def render(result: Estimate, local: bool) -> list[str]:
+    """The lines ``featurize estimate`` prints."""
+    plan, sample = result.plan, result.sample
+    kinds = {s.kind for s in plan.splits}
+    lines = [
+        f"input: {plan.files} file(s), {plan.total_bytes:,} bytes, about {plan.total_rows_estimate:,} rows "
+        f"({'exact, from Parquet footers' if kinds == {'parquet'} else 'estimated from the first blocks'})",
+        f"plan: {len(plan.splits)} split(s), {plan.buckets} bucket(s), {result.chunks} chunk(s) of about "
+        f"{plan.total_rows_estimate // max(1, result.chunks):,} rows; about {result.ids:,} ids",
+        f"sample: {sample.ids} ids, {sample.rows:,} rows, {sample.features} features computed in "
+        f"{sample.seconds:.3f} s ({sample.row_seconds * 1e6:.2f} us per row)",
+    ]
+    if local:
+        lines.append(
+            f"local engine: about {_seconds(result.local_wall_seconds)} wall with {result.workers} worker(s) "
+            "(calibrated on this machine's benchmarks: within +-50%)"
+        )
+        return lines
+    p = result.prices
+    lines.append("AWS (a model, not yet calibrated on AWS; `featurize check` reports a run's real step durations):")
+    for step in result.steps:
+        lines.append(
+            f"  {step.name}: {step.invocations:,} invocation(s) at {step.memory_mb} MB, "
+            f"{step.seconds:,.1f} s, {step.gb_seconds:,.1f} GB-s"
+        )
+    lines.append(f"  step functions: {result.transitions:,} state transitions")
+    lines.append(f"  s3: {result.s3_puts:,} PUT/LIST, {result.s3_gets:,} GET requests")
+    dollars = result.dollars()
+    lines.append(
+        "  dollars (" + p.region + " list prices of " + p.date + "): "
+        + ", ".join(f"{name} ${value:.4f}" for name, value in dollars.items() if name != "total")
+        + f"; total ${dollars['total']:.4f}"
+    )
+    lines.append(
+        f"  wall: about {_seconds(result.aws_wall_seconds)} at max_concurrency {result.max_concurrency}"
+    )
+    return lines
+
+
+def stack_settings(
+    stack: str, region: str | None = None, profile: str | None = None
+) -> tuple[tuple[int, int, int], int]:
+    """``((partition, features, reduce) memory MB, max_concurrency)`` of a deployed stack's functions.
+
+    Raises
+    ------
+    featurize.targets.TargetError
+        If the stack or its functions cannot be read.
+    """
+    from featurize_lambda.limits import ENV_MAX_CONCURRENCY
+
+    from .targets import TargetError, _session
+
+    session = _session(region, profile)
+    try:
+        cfn = session.client("cloudformation")
+        functions = session.client("lambda")
+        resources = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+        memory: dict[str, int] = {}
+        concurrency = MAX_CONCURRENCY
+        for resource in resources:
+            if resource["ResourceType"] != "AWS::Lambda::Function":
+                continue
+            for role in ("Partition", "Features", "Reduce"):
+                if resource["LogicalResourceId"].startswith(f"{role}Function"):
+                    config = functions.get_function_configuration(FunctionName=resource["PhysicalResourceId"])
+                    memory[role] = int(config["MemorySize"])
+                    variables = config.get("Environment", {}).get("Variables", {})
+                    if ENV_MAX_CONCURRENCY in variables:
+                        concurrency = int(variables[ENV_MAX_CONCURRENCY])
+    except Exception as error:  # no credentials, no network, no such stack
+        raise TargetError(f"stack {stack!r}: {error}") from None
+    missing = [role for role in ("Partition", "Features", "Reduce") if role not in memory]
+    if missing:
+        raise TargetError(f"stack {stack!r} has no {', '.join(missing)} function(s): is it a featurize stack?")
+    return (memory["Partition"], memory["Features"], memory["Reduce"]), concurrency
