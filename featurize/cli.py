@@ -578,8 +578,12 @@ def estimate(
 
             from featurize_lambda.s3files import resolve_input
 
-            session = boto3.Session(profile_name=profile, region_name=region)
-            source = resolve_input(session.client("s3"), input_)
+            try:
+                source = resolve_input(boto3.Session(profile_name=profile, region_name=region).client("s3"), input_)
+            except InputError:
+                raise
+            except Exception as error:  # no credentials, no region, no network: botocore's errors
+                raise _refuse(f"input {input_} cannot be listed: {error}") from None
         else:
             path = Path(input_)
             if not path.exists():

@@ -27,10 +27,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from featurize_lambda.core.features import extract, parse_features
+from featurize_lambda.core.features import FeatureSpec, extract, parse_features
 from featurize_lambda.core.partition import normalize
 from featurize_lambda.core.partition.layout import Columns
-from featurize_lambda.core.plan import Plan, estimate_chunks, plan_source
+from featurize_lambda.core.plan import Plan, estimate_buckets, estimate_chunks, plan_source
 from featurize_lambda.core.source import InputSource
 
 #: The stack's defaults (``cdk_app/constants.py``; a test keeps them equal): MB per function, Map concurrency.
@@ -99,6 +99,15 @@ class Sample:
     kinds: int
     features: int
     seconds: float
+    #: Rows of the long ``(id, kind, value)`` table the sample became (a wide row is one per kind).
+    long_rows: int = 0
+    #: ``(calculator, seconds)`` of the default settings' calculators, most expensive first.
+    calculators: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def long_factor(self) -> float:
+        """Long rows per input row (1 in long format, the kinds in wide format)."""
+        return self.long_rows / self.rows if self.rows and self.long_rows else 1.0
 
     @property
     def row_seconds(self) -> float:
@@ -228,7 +237,16 @@ def take_sample(source: InputSource, columns: Columns, features: Any, drop_nan: 
         result = extract(frame, normalized.kinds, spec)
         best = min(best, time.perf_counter() - started)
     n_ids = int(frame["id"].nunique())
-    return Sample(len(table), n_ids, len(normalized.kinds), result.shape[1] if result is not None else 0, best)
+    timings = []
+    if len(spec.default) > 1 and not spec.kinds:
+        # Each calculator alone, once: which ones the features step's time goes to.
+        for name, params in spec.default.items():
+            started = time.perf_counter()
+            extract(frame, normalized.kinds, FeatureSpec(default={name: params}))
+            timings.append((name, time.perf_counter() - started))
+        timings.sort(key=lambda item: -item[1])
+    features_out = result.shape[1] if result is not None else 0
+    return Sample(len(table), n_ids, len(normalized.kinds), features_out, best, len(frame), tuple(timings))
 
 
 def model(
@@ -263,7 +281,8 @@ def model(
     c = calibration
     rows = plan.total_rows_estimate
     ids = max(1, round(rows / sample.rows_per_id)) if sample.ids else max(1, rows // 1000)
-    chunks = estimate_chunks(rows, ids, chunk_size)
+    # The partition step counts long rows (a wide input row is one row per kind).
+    chunks = estimate_chunks(round(rows * sample.long_factor), ids, chunk_size)
     rows_per_chunk = rows / max(1, chunks)
     compute = rows_per_chunk * sample.row_seconds
     values = ids * (sample.features or 1)
@@ -298,7 +317,8 @@ def model(
         c.engine_seconds + partition + local_waves * (c.chunk_seconds + compute * c.local_compute_factor) + reduce
     )
     return Estimate(
-        plan=replace(plan, chunks_estimate=chunks), sample=sample, ids=ids, chunks=chunks, steps=steps,
+        plan=replace(plan, chunks_estimate=chunks, buckets=estimate_buckets(round(rows * sample.long_factor))),
+        sample=sample, ids=ids, chunks=chunks, steps=steps,
         transitions=transitions,
         s3_puts=s3_puts, s3_gets=s3_gets, aws_wall_seconds=aws_wall, local_wall_seconds=local_wall,
         workers=workers, max_concurrency=max_concurrency,
@@ -339,6 +359,11 @@ def render(result: Estimate, local: bool) -> list[str]:
         f"sample: {sample.ids} ids, {sample.rows:,} rows, {sample.features} features computed in "
         f"{sample.seconds:.3f} s ({sample.row_seconds * 1e6:.2f} us per row)",
     ]
+    if sample.calculators:
+        total = sum(seconds for _, seconds in sample.calculators) or 1.0
+        lines.append("  most of it: " + ", ".join(
+            f"{name} {seconds / total:.0%}" for name, seconds in sample.calculators[:3]
+        ))
     if local:
         lines.append(
             f"local engine: about {_seconds(result.local_wall_seconds)} wall with {result.workers} worker(s) "

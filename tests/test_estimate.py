@@ -61,6 +61,19 @@ def test_plan_numbers_of_a_generated_folder(tmp_path: Path) -> None:
     assert result.sample.features == 10 and result.sample.kinds == 1
 
 
+def test_wide_input_chunks_count_long_rows(tmp_path: Path) -> None:
+    # 300 ids x 200 rows x 3 value columns: 600 long rows an id -> 167 ids a chunk -> 2 chunks
+    # (counted in input rows it would be 1)
+    frame = _frame(300, 200).drop(columns="value")
+    for name in ("a", "b", "c"):
+        frame[name] = np.arange(len(frame), dtype=float)
+    path = tmp_path / "wide.parquet"
+    frame.to_parquet(path, index=False)
+    result = est.estimate(local_source(str(path)), Columns(id="id", sort="time", value="value", kind=None), "minimal")
+    assert result.sample.long_factor == 3 and result.ids == 300 and result.chunks == 2
+    assert result.sample.features == 30
+
+
 def test_sample_keeps_whole_ids_of_the_first_rows(tmp_path: Path) -> None:
     # ids of 30,000 rows: the first 50,000 rows hold one whole id and part of the next
     path = tmp_path / "long.parquet"
@@ -146,6 +159,7 @@ def test_cli_prints_the_plan_and_the_model(tmp_path: Path) -> None:
     assert "features: 3 invocation(s) at 1769 MB" in result.stdout
     assert "step functions: 20 state transitions" in result.stdout  # 5 + 5 x 3
     assert "us-east-1 list prices" in result.stdout and "at max_concurrency 2" in result.stdout
+    assert "most of it: " in result.stdout  # the minimal set's calculators, timed one by one
     local = _cli(path, "--local", "--workers", "3")
     assert local.exit_code == 0 and "local engine: about" in local.stdout and "3 worker(s)" in local.stdout
     assert "GB-s" not in local.stdout

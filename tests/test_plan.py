@@ -235,3 +235,29 @@ def test_chunk_and_bucket_estimates() -> None:
     assert estimate_chunks(1000, 10, chunk_size=3) == 4
     assert estimate_chunks(10**9, None) == 10_000  # the target grows to stay within MAX_CHUNKS
     assert estimate_buckets(2_500_000) == 3 and estimate_buckets(10) == 1 and estimate_buckets(10**12) == 512
+
+
+def test_plan_of_an_s3_prefix_reads_ranges_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from featurize_lambda.s3files import resolve_input
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="data")
+        frames = [_frame(200_000, 9), _frame(1000, 10, 200_000)]
+        for number, frame in enumerate(frames):
+            buffer = pa.BufferOutputStream()
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, row_group_size=25_000)
+            s3.put_object(Bucket="data", Key=f"in/p{number}.parquet", Body=buffer.getvalue().to_pybytes())
+        sizes = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket="data")["Contents"]}
+        plan = plan_source(resolve_input(s3, "s3://data/in/"), split_bytes=600_000)
+        assert plan.total_bytes == sum(sizes.values())
+        assert [s.file for s in plan.splits][-1] == "data/in/p1.parquet"
+        assert len([s for s in plan.splits if s.file.endswith("p0.parquet")]) > 1
+        assert plan.total_rows_estimate == 201_000
+        assert plan.bytes_read < sizes["in/p0.parquet"] / 5  # footers through ranged GETs, not the files
