@@ -69,7 +69,7 @@ class Calibration:
     """
 
     #: The local engine's fixed cost: process start, imports, engine and workers, upload, download.
-    engine_seconds: float = 10.5
+    engine_seconds: float = 9.0
     #: Partition: validating, routing, sorting and writing the chunks, seconds per input row (one core).
     partition_row_seconds: float = 0.5e-6
     #: Partition: per chunk written (Parquet encoding, one PUT).

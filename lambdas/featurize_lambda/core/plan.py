@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -101,6 +101,8 @@ class Plan:
         Chunks the partition step would cut (see :func:`estimate_chunks`).
     bytes_read : int
         Bytes the plan itself read (footers, first blocks): small next to ``total_bytes``.
+    files : int
+        Input files.
     """
 
     splits: tuple[Split, ...]
@@ -109,7 +111,7 @@ class Plan:
     buckets: int
     chunks_estimate: int
     bytes_read: int = 0
-    files: int = field(default=0)
+    files: int = 0
 
 
 def estimate_chunks(
@@ -238,7 +240,6 @@ def plan_source(
     if split_bytes <= 0:
         raise ValueError("split_bytes must be positive")
     splits: list[Split] = []
-    read = 0
     counted = _CountingFileSystem(source.filesystem)
     for file in source.files:
         suffix = file.format.matches(file.path) or ""
@@ -250,7 +251,6 @@ def plan_source(
             splits += found
         else:
             splits += _parquet_splits(counted.fs, file.path, file.size, split_bytes)
-    read = counted.handler.bytes_read
     rows = sum(s.rows_estimate for s in splits)
     return Plan(
         splits=tuple(splits),
@@ -258,7 +258,7 @@ def plan_source(
         total_rows_estimate=rows,
         buckets=estimate_buckets(rows),
         chunks_estimate=estimate_chunks(rows, ids, chunk_size, target_rows),
-        bytes_read=read,
+        bytes_read=counted.handler.bytes_read,
         files=len(source.files),
     )
 
