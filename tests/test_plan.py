@@ -220,8 +220,8 @@ def test_gzip_csv_is_one_split(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
     plan = plan_source(local_source(str(path)), split_bytes=1024)
     assert [(s.kind, s.start, s.end) for s in plan.splits] == [("csv.gz", 0, path.stat().st_size)]
-    # rows estimated from the first block's ratio: the right order of magnitude, not exact
-    assert 0.3 * len(frame) < plan.total_rows_estimate < 3 * len(frame)
+    # rows estimated from the first block's compression ratio and line length: close for a uniform file
+    assert plan.total_rows_estimate == pytest.approx(len(frame), rel=0.25)
 
 
 def test_chunk_and_bucket_estimates() -> None:

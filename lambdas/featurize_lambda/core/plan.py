@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from .formats.csv_gz import GZIP_RATIO
 from .partition.limits import BUCKET_ROWS, MAX_BUCKETS, MAX_CHUNKS, TARGET_ROWS_PER_CHUNK
 from .source import InputSource
 
@@ -204,13 +205,16 @@ def _csv_splits(filesystem: pafs.FileSystem, path: str, size: int, split_bytes: 
 
 def _gzip_split(filesystem: pafs.FileSystem, path: str, size: int) -> tuple[Split, int]:
     head = _read_range(filesystem, path, 0, min(size, HEAD_BYTES))
+    inflate = zlib.decompressobj(wbits=31)
     try:
-        text = zlib.decompressobj(wbits=31).decompress(head, 4 * HEAD_BYTES)
+        text = inflate.decompress(head, 16 * HEAD_BYTES)
     except zlib.error:
         text = b""  # not gzip: the partition step reports it; the plan only estimates
     per_line = _line_bytes(text, skip_first=True)
-    # The uncompressed size is not known without reading the whole stream: the ratio of the first block.
-    ratio = len(text) / len(head) if text and len(head) < size else (len(text) / max(1, size) if text else 4.0)
+    # The uncompressed size is not known without reading the whole stream: the first block's ratio
+    # (decompressed bytes per compressed byte consumed), else a typical one.
+    consumed = len(head) - len(inflate.unconsumed_tail)
+    ratio = len(text) / consumed if text and consumed else GZIP_RATIO
     rows = round(size * ratio / per_line)
     return Split(path, "csv.gz", 0, size, (), rows, size), len(head)
 
