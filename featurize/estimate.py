@@ -69,13 +69,16 @@ class Calibration:
     """
 
     #: The local engine's fixed cost: process start, imports, engine and workers, upload, download.
-    engine_seconds: float = 9.0
+    engine_seconds: float = 7.5
     #: Partition: validating, routing, sorting and writing the chunks, seconds per input row (one core).
-    partition_row_seconds: float = 0.5e-6
+    partition_row_seconds: float = 0.2e-6
     #: Partition: per chunk written (Parquet encoding, one PUT).
-    partition_chunk_seconds: float = 0.02
-    #: One features invocation besides its compute: start, the chunk's GET, the result's PUT.
-    chunk_seconds: float = 0.15
+    partition_chunk_seconds: float = 0.01
+    #: One features invocation on the local engine besides its compute (dispatch, the chunk's GET and
+    #: the result's PUT through moto).
+    chunk_seconds: float = 0.08
+    #: The same on AWS (warm start, two S3 round trips at tens of ms each, Parquet decoding): a guess.
+    aws_chunk_seconds: float = 0.3
     #: Local features compute runs this much slower per row than the sample (worker processes share the cores).
     local_compute_factor: float = 1.3
     #: Reduce: per feature value merged, and per chunk result read.
@@ -292,7 +295,7 @@ def model(
     values = ids * (sample.features or 1)
 
     partition = rows * c.partition_row_seconds + chunks * c.partition_chunk_seconds
-    chunk = c.chunk_seconds + compute
+    chunk = c.aws_chunk_seconds + compute
     reduce = values * c.reduce_value_seconds + chunks * c.reduce_chunk_seconds
     steps = (
         Step("partition", 1, partition, memory_mb[0]),

@@ -100,7 +100,8 @@ def test_cost_arithmetic_against_a_hand_computation() -> None:
     plan = Plan(splits, 4 * (40 << 20), 20_000_000, 20, 0, files=4)
     sample = est.Sample(rows=10_000, ids=10, kinds=1, features=10, seconds=0.02)  # 2 us a row, 1,000 rows an id
     calibration = est.Calibration(
-        engine_seconds=5.0, partition_row_seconds=1e-6, partition_chunk_seconds=0.01, chunk_seconds=0.1,
+        engine_seconds=5.0, partition_row_seconds=1e-6, partition_chunk_seconds=0.01, chunk_seconds=0.05,
+        aws_chunk_seconds=0.1,
         local_compute_factor=1.0, reduce_value_seconds=1e-6, reduce_chunk_seconds=0.0, transition_seconds=0.0,
         cold_start_seconds=1.0,
     )
@@ -128,8 +129,8 @@ def test_cost_arithmetic_against_a_hand_computation() -> None:
     assert dollars["total"] == pytest.approx(sum(v for k, v in dollars.items() if k != "total"))
     # wall at concurrency 50: 4 waves of chunks after the partition and one cold start
     assert result.aws_wall_seconds == pytest.approx(partition + 1.0 + 4 * chunk + reduce)
-    # local: 2 workers -> 100 waves
-    assert result.local_wall_seconds == pytest.approx(5.0 + partition + 100 * chunk + reduce)
+    # local: 2 workers -> 100 waves of the local overhead plus the compute
+    assert result.local_wall_seconds == pytest.approx(5.0 + partition + 100 * (0.05 + 100_000 * 2e-6) + reduce)
 
 
 def test_defaults_are_the_stacks() -> None:
