@@ -559,7 +559,7 @@ def estimate(
     profile: ProfileOption = None,
 ) -> None:
     """Before a run: the plan, Lambda GB-seconds, transitions, S3 requests, dollars and wall time."""
-    from featurize.estimate import MAX_CONCURRENCY, render, stack_settings
+    from featurize.estimate import CALIBRATION, MAX_CONCURRENCY, engine_fixed_seconds, render, stack_settings
     from featurize.estimate import estimate as run_estimate
     from featurize_lambda.core.partition.layout import Columns
     from featurize_lambda.core.source import local_source
@@ -593,11 +593,11 @@ def estimate(
             if path.is_file() and path.stat().st_size == 0:
                 raise _refuse(f"input {input_} is empty (0 bytes)")
             source = local_source(input_)
-        memory: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
         concurrency = MAX_CONCURRENCY
         if stack is not None:
             sizes, concurrency = stack_settings(stack, region, profile)
-            memory["memory_mb"] = sizes
+            extra["memory_mb"] = sizes
         columns = Columns(
             id=column_id or "id",
             sort=column_sort or "time",
@@ -606,10 +606,13 @@ def estimate(
             sort_explicit=column_sort is not None,
             value_explicit=column_value is not None,
         )
+        if local:
+            # The local engine's fixed cost on this machine: measured once (a tiny run), then cached.
+            extra["calibration"] = replace(CALIBRATION, engine_seconds=engine_fixed_seconds(workers))
         result = run_estimate(
             source, columns, spec, chunk_size=chunk_size, drop_nan=drop_nan,
             max_concurrency=max_concurrency or concurrency, workers=workers,
-            local_input=not input_.startswith("s3://"), **memory,
+            local_input=not input_.startswith("s3://"), **extra,
         )
     except (InputError, TargetError) as error:
         raise _refuse(str(error)) from None

@@ -148,7 +148,8 @@ def test_prices_are_the_readmes() -> None:
     assert (est.PRICES.lambda_gb_second, est.PRICES.transitions_per_thousand) == (0.0000133334, 0.025)
 
 
-def test_cli_prints_the_plan_and_the_model(tmp_path: Path) -> None:
+def test_cli_prints_the_plan_and_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(est, "engine_fixed_seconds", lambda workers=None: 1234.0)
     path = tmp_path / "series.parquet"
     _frame(300, 1000).to_parquet(path, index=False)
     result = _cli(path, "--max-concurrency", "2")
@@ -164,6 +165,29 @@ def test_cli_prints_the_plan_and_the_model(tmp_path: Path) -> None:
     local = _cli(path, "--local", "--workers", "3")
     assert local.exit_code == 0 and "local engine: about" in local.stdout and "3 worker(s)" in local.stdout
     assert "GB-s" not in local.stdout
+    assert "about 20.6 min wall" in local.stdout  # the measured fixed cost is what the prediction adds to
+
+
+def test_engine_cost_is_measured_once_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    cache = tmp_path / "estimate.json"
+    monkeypatch.setenv("FEATURIZE_ESTIMATE_CACHE", str(cache))
+    calls: list[list[str]] = []
+
+    def fake_run(args: list[str], **kwargs: Any) -> Any:
+        calls.append(args)
+        assert args[1:4] == ["-m", "featurize", "run"] and Path(args[4]).read_text().count("\n") == 1001
+        return SimpleNamespace(returncode=0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    first = est.engine_fixed_seconds(2)
+    assert len(calls) == 1 and first >= 0
+    assert est.engine_fixed_seconds(2) == pytest.approx(first, abs=1e-3) and len(calls) == 1  # from the cache
+    est.engine_fixed_seconds(3)  # another worker count is another measurement
+    assert len(calls) == 2 and len(json.loads(cache.read_text())) == 2
+    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: SimpleNamespace(returncode=1))
+    assert est.engine_fixed_seconds(4) == est.CALIBRATION.engine_seconds  # a failed run: the constant
 
 
 def test_cli_reads_the_stacks_functions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
