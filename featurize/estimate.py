@@ -49,7 +49,7 @@ class Prices:
     """List prices the dollars are computed with (one region, one date)."""
 
     region: str = "us-east-1"
-    date: str = "2025-06 (AWS pricing pages, as in the README's Costs section)"
+    date: str = "2025, as the README's Costs section quotes them"
     lambda_gb_second: float = 0.0000133334  # arm64
     lambda_per_million_requests: float = 0.20
     transitions_per_thousand: float = 0.025  # Step Functions Standard
@@ -415,7 +415,8 @@ def render(result: Estimate, local: bool) -> list[str]:
     kinds = {s.kind for s in plan.splits}
     lines = [
         f"input: {plan.files} file(s), {plan.total_bytes:,} bytes, about {plan.total_rows_estimate:,} rows "
-        f"({'exact, from Parquet footers' if kinds == {'parquet'} else 'estimated from the first blocks'})",
+        f"({'exact, from Parquet footers' if kinds == {'parquet'} else 'estimated from the first blocks'}; "
+        f"{plan.bytes_read:,} bytes read to plan)",
         f"plan: {len(plan.splits)} split(s), {plan.buckets} bucket(s), {result.chunks} chunk(s) of about "
         f"{plan.total_rows_estimate // max(1, result.chunks):,} rows; about {result.ids:,} ids",
         f"sample: {sample.ids} ids, {sample.rows:,} rows, {sample.features} features computed in "
@@ -443,7 +444,7 @@ def render(result: Estimate, local: bool) -> list[str]:
     lines.append(f"  s3: {result.s3_puts:,} PUT/LIST, {result.s3_gets:,} GET requests")
     dollars = result.dollars()
     lines.append(
-        "  dollars (" + p.region + " list prices of " + p.date + "): "
+        f"  dollars (list prices in {p.region}, {p.date}): "
         + ", ".join(f"{name} ${value:.4f}" for name, value in dollars.items() if name != "total")
         + f"; total ${dollars['total']:.4f}"
     )

@@ -155,12 +155,12 @@ def test_cli_prints_the_plan_and_the_model(tmp_path: Path, monkeypatch: pytest.M
     result = _cli(path, "--max-concurrency", "2")
     assert result.exit_code == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("input: 1 file(s), ") and "300,000 rows (exact, from Parquet footers)" in lines[0]
+    assert lines[0].startswith("input: 1 file(s), ") and "300,000 rows (exact, from Parquet footers; " in lines[0]
     assert "3 chunk(s)" in lines[1] and "about 300 ids" in lines[1]
     assert "a model, not yet calibrated on AWS" in result.stdout
     assert "features: 3 invocation(s) at 1769 MB" in result.stdout
     assert "step functions: 20 state transitions" in result.stdout  # 5 + 5 x 3
-    assert "us-east-1 list prices" in result.stdout and "at max_concurrency 2" in result.stdout
+    assert "list prices in us-east-1, 2025" in result.stdout and "at max_concurrency 2" in result.stdout
     assert "most of it: " in result.stdout  # the minimal set's calculators, timed one by one
     local = _cli(path, "--local", "--workers", "3")
     assert local.exit_code == 0 and "local engine: about" in local.stdout and "3 worker(s)" in local.stdout
