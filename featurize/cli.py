@@ -793,6 +793,99 @@ def check(
     )
 
 
+@app.command()
+def estimate(
+    input_: Annotated[
+        str, typer.Argument(metavar="INPUT", help=f"Local file or folder, or s3:// URI ({_INPUT_NAMES}).")
+    ],
+    features: Annotated[str, typer.Option(help="As `featurize run --features`.")] = "minimal",
+    column_id: Annotated[str | None, typer.Option(help="Id column \\[default: id].")] = None,
+    column_sort: Annotated[str | None, typer.Option(help="Time column \\[default: time].")] = None,
+    column_value: Annotated[str | None, typer.Option(help="Value column \\[default: value].")] = None,
+    column_kind: Annotated[str | None, typer.Option(help="Kind column.")] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Ids per chunk \\[default: about 100,000 rows per chunk].")
+    ] = None,
+    drop_nan: Annotated[bool, typer.Option("--drop-nan", help="As `featurize run --drop-nan`.")] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Predict the local engine's wall time on this machine instead of AWS.")
+    ] = False,
+    max_concurrency: Annotated[
+        int | None, typer.Option(help="Chunks computed at once on AWS \\[default: the stack's, 200].")
+    ] = None,
+    workers: WorkersOption = None,
+    stack: Annotated[
+        str | None, typer.Option("--stack", help="Read memory sizes and concurrency from this deployed stack.")
+    ] = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Before a run: the plan, Lambda GB-seconds, transitions, S3 requests, dollars and wall time."""
+    from featurize.estimate import CALIBRATION, MAX_CONCURRENCY, engine_fixed_seconds, render, stack_settings
+    from featurize.estimate import estimate as run_estimate
+    from featurize_lambda.core.partition.layout import Columns
+    from featurize_lambda.core.settings import parse_features
+    from featurize_lambda.core.source import local_source
+    from featurize_lambda.options import features_from_flag
+
+    if stack is not None and local:
+        raise _refuse("--stack and --local exclude each other: estimate a run on AWS or on this machine")
+    if chunk_size is not None and chunk_size <= 0:
+        raise _refuse("--chunk-size must be a positive number of ids per chunk")
+    try:
+        check_flags({"max_concurrency": max_concurrency})
+        settings = features_from_flag(features)
+        parse_features(settings)  # refused here, before any listing
+        if input_.startswith("s3://"):
+            import boto3
+
+            from featurize_lambda.storage import S3Storage
+
+            try:
+                client = boto3.Session(profile_name=profile, region_name=region).client("s3")
+                source = S3Storage(client).resolve_input(input_)
+            except InputError:
+                raise
+            except Exception as error:  # no credentials, no region, no network: botocore's errors
+                raise _refuse(f"input {input_} cannot be listed: {error}") from None
+        else:
+            path = Path(input_)
+            if not path.exists():
+                raise _refuse(f"input {input_} does not exist or is not a file or folder")
+            if path.is_file() and not _has_suffix(input_, INPUT_SUFFIXES):
+                raise _refuse(f"input {input_}: unknown format; use one of {list(INPUT_SUFFIXES)} or a folder of them")
+            if path.is_file() and path.stat().st_size == 0:
+                raise _refuse(f"input {input_} is empty (0 bytes)")
+            source = local_source(input_)
+        extra: dict[str, Any] = {}
+        concurrency = MAX_CONCURRENCY
+        if stack is not None:
+            sizes, concurrency = stack_settings(stack, region, profile)
+            extra["memory_mb"] = sizes
+        columns = Columns(
+            id=column_id or "id",
+            sort=column_sort or "time",
+            value=column_value or "value",
+            kind=column_kind,
+            sort_explicit=column_sort is not None,
+            value_explicit=column_value is not None,
+        )
+        if local:
+            # The local engine's fixed cost on this machine: measured once (a tiny run), then cached.
+            extra["calibration"] = replace(CALIBRATION, engine_seconds=engine_fixed_seconds(workers))
+        result = run_estimate(
+            source, columns, settings, chunk_size=chunk_size, drop_nan=drop_nan,
+            max_concurrency=max_concurrency or concurrency, workers=workers,
+            local_input=not input_.startswith("s3://"), **extra,
+        )
+    except (InputError, TargetError) as error:
+        raise _refuse(str(error)) from None
+    except OSError as error:
+        raise _refuse(f"input {input_} cannot be read: {error.strerror or error}") from None
+    for line in render(result, local):
+        _say(out, line)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
