@@ -28,8 +28,9 @@ import pandas as pd
 
 from featurize_lambda.core import features as core_features
 from featurize_lambda.core.registry import REGISTRY
+from featurize_lambda.keys import parse_s3_uri
 
-from .client import Progress, RunFailed, Runner, Target, new_run_name, split_s3_uri
+from .client import Progress, RunFailed, Runner, Target, new_run_name
 
 #: The preset the check computes: efficient exercises every calculator family (FFT, models, entropy)
 #: and so most of numpy, pandas and pyarrow in the layer, on an input small enough to take seconds.
@@ -537,7 +538,7 @@ def _chunk_failure(sfn: Any, error: RunFailed, map_run_arn: str | None) -> tuple
 def _remove(target: Target, uris: list[str]) -> None:
     """Delete the check's input and output (outputs/ never expires), if the credentials may."""
     for uri in uris:
-        bucket, key = split_s3_uri(uri)
+        bucket, key = parse_s3_uri(uri, "output")
         try:
             target.s3.delete_object(Bucket=bucket, Key=key)
         except Exception:  # noqa: BLE001 - no s3:DeleteObject: the objects stay, nothing else depends on it
