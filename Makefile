@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test setup lint synth deploy layer bench bench-features bench-cold-start bench-small-runs clean
+.PHONY: demo test setup lint typecheck synth deploy layer bench bench-features bench-cold-start bench-small-runs clean
 
 demo: $(VENV)/.installed
 	$(BIN)/featurize demo
@@ -18,6 +18,7 @@ demo: $(VENV)/.installed
 # ~/.cache/featurize/layers (pip downloads ~80 MB of wheels for each, once; FEATURIZE_LAYER_CACHE moves it).
 test: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadfile
 
 setup: $(VENV)/.installed-dev node_modules/.installed
@@ -39,6 +40,10 @@ node_modules/.installed: package.json
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+
+# mypy over featurize/, lambdas/ and cdk_app/ ([tool.mypy] in pyproject.toml; cache in ~/.cache/featurize/mypy).
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
 
 synth: $(VENV)/.installed node_modules/.installed
 	npx cdk synth -q --no-notices

@@ -159,7 +159,7 @@ ORIGINALS: dict[str, Callable[..., Any]] = {
     "evaluate_with_timeout": ExecutionState._evaluate_with_timeout,
     "set_error": Environment.set_error,
     "set_stop": Environment.set_stop,
-    "next_state_name": Environment.next_state_name.fset,  # type: ignore[attr-defined]
+    "next_state_name": Environment.next_state_name.fset,
     "get_evaluation_environment": ExecutionWorker._get_evaluation_environment,
 }
 #: Guards ``ExecutionWorker.env`` between the interpreter thread that builds it and a StopExecution.
@@ -269,7 +269,7 @@ def install() -> None:
     ExecutionState._evaluate_with_timeout = _evaluate_with_timeout_unless_stopped
     Environment.set_error = _set_error_unless_stopped
     Environment.set_stop = _set_stop_or_defer
-    Environment.next_state_name = Environment.next_state_name.setter(_set_next_state_name)  # type: ignore[attr-defined]
+    Environment.next_state_name = Environment.next_state_name.setter(_set_next_state_name)
     ExecutionWorker._get_evaluation_environment = _get_evaluation_environment
     ExecutionWorker.stop = _worker_stop
     _installed = True

@@ -349,6 +349,7 @@ def execute(
         raise _refuse("the output would overwrite the input: featurize never modifies its input")
     if (
         folder_files is not None
+        and local_input is not None
         and local_output is not None
         and local_output.resolve().is_relative_to(local_input.resolve())
     ):
@@ -359,7 +360,7 @@ def execute(
     with _target(where, early) as target:
         runner = Runner(target)
         started = time.perf_counter()
-        if folder_files is not None:
+        if folder_files is not None and local_input is not None:
             input_uri = runner.upload_folder(local_input, folder_files, name)
         elif local_input is not None:
             input_uri = runner.upload(local_input, name)
@@ -445,8 +446,9 @@ def with_run_options(command: Callable[..., None]) -> Callable[..., None]:
             value = kwargs.pop(f.name)
             if spec(f).flag is Flag.SWITCH:
                 value = True if value else None
+            convert = spec(f).from_flag
             try:
-                options[f.name] = spec(f).from_flag(value) if value is not None and spec(f).from_flag else value
+                options[f.name] = convert(value) if value is not None and convert is not None else value
             except InputError as error:
                 raise _refuse(str(error)) from None
         command(**kwargs, options=options)

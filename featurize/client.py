@@ -220,7 +220,7 @@ class Runner:
         except Exception:  # noqa: BLE001 - timings are a diagnostic: never fail a run over them
             return []
         entered: dict[str, Any] = {}
-        steps = []
+        steps: list[tuple[str, float]] = []
         for event in events:
             if event.get("stateEnteredEventDetails") and event["stateEnteredEventDetails"]["name"] not in entered:
                 entered[event["stateEnteredEventDetails"]["name"]] = event["timestamp"]

@@ -31,7 +31,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import boto3
 from botocore.config import Config
@@ -46,8 +46,19 @@ ACCOUNT = "123456789012"
 BUCKET = "featurize-local"
 STATE_MACHINE = "featurize"
 ROLE_NAME = "featurize-local"
+#: The AWS services featurize creates clients of (a ``Literal``, as the boto3 stubs type ``client``).
+ServiceName = Literal["s3", "stepfunctions", "cloudformation", "iam", "lambda", "logs"]
+
+
+class Credentials(TypedDict):
+    """Keyword arguments of ``boto3.client`` that set static credentials."""
+
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
 #: Dummy credentials: moto accepts any.
-CREDENTIALS = {"aws_access_key_id": "featurize-local", "aws_secret_access_key": "featurize-local"}
+CREDENTIALS: Credentials = {"aws_access_key_id": "featurize-local", "aws_secret_access_key": "featurize-local"}
 
 #: Environment of every worker process (the endpoint is added per invocation).
 WORKER_ENVIRONMENT = {
@@ -174,7 +185,7 @@ def _defer_moto_batch() -> None:
 
     module.__getattr__ = load_on_use  # type: ignore[method-assign]
     sys.modules["moto.batch"] = module
-    moto.batch = module  # type: ignore[attr-defined]
+    moto.batch = module
 
 
 def _stop_server(server: Any) -> None:
@@ -284,8 +295,14 @@ class LocalEngine:
         self._faults_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> EngineInfo:
-        """Start the server, the worker pool and create the stack's resources."""
+    def start(self) -> EngineInfo | None:
+        """Start the server, the worker pool and create the stack's resources.
+
+        Returns
+        -------
+        EngineInfo or None
+            The endpoint and resources; None with ``create_resources=False`` (there are none).
+        """
         _defer_moto_batch()
         from moto.server import ThreadedMotoServer
 
@@ -362,7 +379,7 @@ class LocalEngine:
         self.close()
 
     # -- clients ---------------------------------------------------------------------------------
-    def client(self, service: str) -> Any:
+    def client(self, service: ServiceName) -> Any:
         """A boto3 client for this engine (explicit endpoint and dummy credentials)."""
         if self._endpoint is None:
             raise RuntimeError("the engine is not started")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from .client import Target
+
+if TYPE_CHECKING:  # the engine imports moto: only the command that starts one pays for it
+    from .engine import ServiceName
 
 #: CloudFormation output keys of the stack (``cdk_app/constants.py`` defines them).
 OUTPUT_BUCKET = "BucketName"
@@ -34,7 +37,7 @@ def clients(
     region: str | None = None,
     profile: str | None = None,
     endpoint_url: str | None = None,
-    services: tuple[str, ...] = ("s3", "stepfunctions", "cloudformation"),
+    services: tuple[ServiceName, ...] = ("s3", "stepfunctions", "cloudformation"),
 ) -> tuple[Any, ...]:
     """Clients of ``services`` for AWS, or for an engine at ``endpoint_url``.
 

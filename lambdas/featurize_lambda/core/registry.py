@@ -25,6 +25,7 @@ tsfresh's catalogue only.
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import json
 import numbers
@@ -98,11 +99,11 @@ class Param:
         ``null`` (None) is allowed too.
     """
 
-    type: type = object
+    type: builtins.type = object
     low: float | None = None
     high: float | None = None
     choices: tuple[Any, ...] | None = None
-    item: type = float
+    item: builtins.type = float
     optional: bool = False
     nullable: bool = False
 
@@ -352,7 +353,8 @@ def per_series(function: Callable[..., Any]) -> Calculator:
 
     def run(segments: Segments, params: Sequence[Params] | None) -> Result:
         columns: dict[str, np.ndarray] = {}
-        for param in params or [None]:
+        parameter_sets: Sequence[Params | None] = params or [None]
+        for param in parameter_sets:
             prefix = output_format(param) if param else ""
             for index in range(len(segments)):
                 value = function(segments.series(index), **(param or {}))

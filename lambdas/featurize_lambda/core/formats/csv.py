@@ -27,7 +27,7 @@ class CsvFormat(InputFormat):
     """Comma-separated text with a header row, read with pyarrow's streaming ``csv.open_csv``."""
 
     label = "CSV"
-    suffixes: tuple[str, ...] = (".csv",)
+    suffixes = (".csv",)
     typed = False
 
     def open_stream(self, filesystem: pafs.FileSystem, path: str, name: str) -> pa.NativeFile:

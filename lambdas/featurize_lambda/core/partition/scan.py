@@ -76,6 +76,7 @@ class Scan:
 
     def _kinds(self, array: pa.Array, at: Locator) -> np.ndarray:
         """Codes of a kind column's values, numbered in first-seen order (renumbered at the end)."""
+        assert self.layout.kind is not None  # only a layout with a kind column reads kinds
         array = decode(array)
         self.validator.add("kind", self.layout.kind, nulls(array), at)
         text = array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
@@ -115,6 +116,7 @@ class Scan:
         return ids
 
     def _times(self, times: pa.Array, file: str, at: Locator) -> pa.Array:
+        assert self.layout.sort is not None  # only a layout with a sort column reads times
         times = decode(times)
         bad = None
         text_time = pa.types.is_string(times.type) or pa.types.is_large_string(times.type)
@@ -170,8 +172,8 @@ class Scan:
             tables.append(table)
         long = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         counts = np.bincount(long.column("kind").to_numpy(), minlength=1) if long.num_rows else np.zeros(1)
-        for code in np.flatnonzero(counts):
-            self.kind_rows[int(code)] = self.kind_rows.get(int(code), 0) + int(counts[code])
+        for kind_code in np.flatnonzero(counts):
+            self.kind_rows[int(kind_code)] = self.kind_rows.get(int(kind_code), 0) + int(counts[kind_code])
         return long
 
     def kinds(self) -> tuple[list[str], np.ndarray]:
@@ -183,7 +185,7 @@ class Scan:
         if self.layout.kinds is not None:
             names = list(self.layout.kinds)
         else:
-            names = [None] * len(self.kind_codes)
+            names = [""] * len(self.kind_codes)  # every code 0..n-1 is filled below
             for name, code in self.kind_codes.items():
                 names[code] = name
         present = [code for code in range(len(names)) if self.kind_rows.get(code, 0) > 0]
@@ -227,8 +229,8 @@ def first_pass(
         scan = Scan(layout, drop_nan, time_target=time_target, bucket_rows=bucket_rows)
         spill: Spill | None = None
         try:
-            for file, offset, batch in reader.batches(layout.columns):
-                long = scan.long(batch, file, offset)
+            for file_name, offset, batch in reader.batches(layout.columns):
+                long = scan.long(batch, file_name, offset)
                 if long is None or long.num_rows == 0:
                     if long is None and spill is not None:
                         spill.discard()  # a problem was found: only counting goes on
@@ -236,8 +238,8 @@ def first_pass(
                     continue
                 if spill is None:
                     spill = Spill(directory, f"p{attempt}", long.schema, n_buckets, limits.buffer_rows)
-                buckets = (id_hashes(long.column("id").combine_chunks()) % np.uint64(n_buckets)).astype(np.int64)
-                spill.add(long, buckets)
+                row_buckets = (id_hashes(long.column("id").combine_chunks()) % np.uint64(n_buckets)).astype(np.int64)
+                spill.add(long, row_buckets)
         except BaseException as error:
             if spill is not None:
                 spill.discard()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 from ...registry import Params, Result
 from ...segments import Segments
 
+T = TypeVar("T")
 
-def _cached(s: Segments, key: str, make: Callable[[], object]) -> object:
+
+def _cached(s: Segments, key: str, make: Callable[[], T]) -> T:
     """An intermediate result kept on the Segments object while it lives.
 
     ``Segments`` is a frozen dataclass, but (as ``functools.cached_property`` does) its instance
@@ -31,7 +34,7 @@ def _scratch(s: Segments, slot: int, size: int) -> np.ndarray:
     lag, so they write their products into these cached buffers instead. Never returned to callers.
     """
     buffer = _cached(s, f"scratch_{slot}", lambda: np.empty(len(s.values)))
-    return buffer[:size]  # type: ignore[index]
+    return buffer[:size]
 
 
 def _range_sums(a: np.ndarray, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -67,7 +70,7 @@ def _centered(s: Segments) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         squares = s.sum(centered * centered)
         return centered, squares, squares / s.lengths
 
-    return _cached(s, "centered", make)  # type: ignore[return-value]
+    return _cached(s, "centered", make)
 
 
 def _lag_product(s: Segments, values: np.ndarray, lag: int) -> np.ndarray:

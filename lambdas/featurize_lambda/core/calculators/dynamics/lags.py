@@ -71,7 +71,7 @@ def cid_ce(s: Segments, normalize: bool) -> np.ndarray:
 
     root = _cached(s, "cid_ce", squared_changes)
     if not normalize:
-        return root.copy()  # type: ignore[union-attr]  (the cached array must not reach callers)
+        return root.copy()  # the cached array must not reach callers
     std = np.sqrt(_centered(s)[2])
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(std != 0, root / np.where(std != 0, std, 1.0), 0.0)
@@ -145,7 +145,7 @@ def _local_maxima(s: Segments) -> np.ndarray:
         peak[last[(last >= 1) & (last <= len(x) - 2)] - 1] = False
         return np.flatnonzero(peak) + 1
 
-    return _cached(s, "local_maxima", make)  # type: ignore[return-value]
+    return _cached(s, "local_maxima", make)
 
 
 @parametrized("number_peaks", params={"n": Param(int, low=1)})
@@ -161,7 +161,7 @@ def number_peaks(s: Segments, n: int) -> np.ndarray:
     if n < 1:
         return np.full(len(s), np.nan)
     x = s.values
-    done: dict[int, np.ndarray] = _cached(s, "peaks", dict)  # type: ignore[assignment]
+    done: dict[int, np.ndarray] = _cached(s, "peaks", dict)
     support = max((m for m in done if m <= n), default=1)
     candidates = done[support] if support in done else _local_maxima(s)
     owner = np.searchsorted(s.starts, candidates, side="right") - 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from ...segments import Segments
 from ._shared import _all_nan, _cached, _invalid
 
 
-def _is_integer(value: object) -> bool:
+def _is_integer(value: object) -> TypeGuard[int | np.integer]:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
@@ -137,7 +138,7 @@ def _friedrich(s: Segments, m: int, r: object) -> tuple[np.ndarray, np.ndarray]:
         gives NaN); and the series where tsfresh raises (no bin left to fit: ``np.polyfit`` rejects
         empty input).
     """
-    return _cached(s, f"friedrich_{m}_{r!r}", lambda: _estimate_friedrich(s, m, r))  # type: ignore[return-value]
+    return _cached(s, f"friedrich_{m}_{r!r}", lambda: _estimate_friedrich(s, m, r))
 
 
 def _qcut_bins(s: Segments, signal: np.ndarray, r: int) -> np.ndarray:

@@ -95,7 +95,8 @@ def _regularized_beta(
 
 def _bgrat_coefficients(b: float, terms: int = 30) -> np.ndarray:
     """The data-independent coefficients ``d_n`` of BGRAT (TOMS 708) for a fixed ``b``."""
-    c, d = [], []
+    c: list[float] = []
+    d: list[float] = []
     cn = 1.0
     for n in range(1, terms + 1):
         cn /= (2.0 * n) * (2.0 * n + 1.0)
@@ -246,9 +247,9 @@ def _linregress(s: Segments, attrs: set[str]) -> dict[str, np.ndarray]:
         constant = np.maximum.reduceat(s.values, s.starts) == np.minimum.reduceat(s.values, s.starts)
         flat = ssym <= (_NEARLY_EXACT * y_mean) ** 2
         for row in np.flatnonzero(~undefined & (constant | flat | ~(np.abs(r) < 1 - _NEARLY_EXACT))):
-            y = s.series(row)
+            y = s.series(int(row))
             y_mean[row] = np.mean(y)
-            ssxm[row], ssxym[row], _, ssym[row] = np.cov(np.arange(len(y)), y, bias=1).flat
+            ssxm[row], ssxym[row], _, ssym[row] = np.cov(np.arange(len(y)), y, bias=True).flat
         degenerate = (ssxm == 0.0) | (ssym == 0.0)
         r = np.clip(ssxym / np.sqrt(ssxm * ssym), -1.0, 1.0)
         r = np.where(degenerate, np.where(ssxym == 0, np.nan, 0.0), r)

@@ -40,7 +40,8 @@ def _centered_qr(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.
         means[:, j] = column.mean(axis=1)
         constant |= column.max(axis=1) == column.min(axis=1)
         np.subtract(column, means[:, j, None], out=centered[:, j])
-    return np.linalg.qr(centered.transpose(0, 2, 1), mode="r"), means, constant
+    # numpy's stubs type every qr() as QRResult; mode="r" returns the R array alone.
+    return np.linalg.qr(centered.transpose(0, 2, 1), mode="r"), means, constant  # type: ignore[return-value]
 
 
 def _condition(r: np.ndarray) -> np.ndarray:

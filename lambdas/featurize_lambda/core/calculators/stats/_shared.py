@@ -169,7 +169,7 @@ def _blocks(s: Segments) -> list[tuple[np.ndarray, np.ndarray | None]]:
         lengths = s.lengths
         if _one_block(s):
             return [(np.arange(len(lengths)), None)]
-        out = []
+        out: list[tuple[np.ndarray, np.ndarray | None]] = []
         for length in np.unique(lengths):
             rows = np.flatnonzero(lengths == length)
             out.append((rows, s.starts[rows, None] + np.arange(length)))
@@ -191,6 +191,8 @@ def _rowwise(s: Segments, function: Callable[[np.ndarray], np.ndarray], x: np.nd
         if out is None:
             out = np.empty((len(s),) + result.shape[1:])
         out[rows] = result
+    if out is None:  # a chunk without series has no blocks
+        return np.empty((0,))
     return out
 
 
