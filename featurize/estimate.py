@@ -194,7 +194,8 @@ def asl_counts(path: str | None = None) -> tuple[int, int]:
     document = json.loads(asl_path.read_text(encoding="utf-8"))
 
     def success_path(states: dict[str, Any], start: str) -> list[dict[str, Any]]:
-        found, name = [], start
+        found: list[dict[str, Any]] = []
+        name: str | None = start
         while name is not None:
             state = states[name]
             found.append(state)
