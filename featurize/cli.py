@@ -22,9 +22,9 @@ import typer
 from rich.console import Console
 
 from featurize import __version__
-from featurize.client import RunFailed, Runner, RunResult, Target, execution_name, new_run_name
+from featurize.client import RunFailed, Runner, RunResult, Target, cause_message, execution_name, new_run_name
 from featurize.progress import watch_with_progress
-from featurize.targets import TargetError, open_target
+from featurize.targets import NO_CREDENTIALS, TargetError, open_target
 from featurize_lambda.core.formats import FORMATS, input_suffixes
 from featurize_lambda.errors import InputError
 from featurize_lambda.limits import check_max_concurrency
@@ -372,9 +372,9 @@ def execute(
         runner = Runner(target)
         started = time.perf_counter()
         if folder_files is not None:
-            input_uri = runner.upload_folder(local_input, folder_files, name)
+            input_uri = runner.upload_folder(local_input, folder_files, name, label=input_)
         elif local_input is not None:
-            input_uri = runner.upload(local_input, name)
+            input_uri = runner.upload(local_input, name, label=input_)
         else:
             input_uri = input_
         output_uri = runner.default_output(name, local_output.name) if local_output is not None else output
@@ -682,11 +682,80 @@ def features(
 
 
 def _execution_target(execution_arn: str, where: Where) -> AbstractContextManager[Target]:
-    """The target an execution runs on; its region from the ARN (``arn:aws:states:<region>:...``) unless given."""
+    """The target an execution runs on; its region from the ARN (``arn:aws:states:<region>:...``) unless given.
+
+    ``where`` is resolved by :func:`_where_runs_are` (--stack, --endpoint or a running serve).
+    """
+    return _target(replace(where, region=where.region or _arn_region(execution_arn)))
+
+
+def _arn_region(execution_arn: str) -> str:
+    """The region of an execution ARN; a refusal for anything else."""
     parts = execution_arn.split(":")
     if len(parts) < 8 or parts[2] != "states" or parts[5] != "execution":
         raise _refuse(f"{execution_arn!r} is not a Step Functions execution ARN")
-    return _target(replace(where, region=where.region or parts[3]))
+    return parts[3]
+
+
+def _execution_where(execution_arn: str, where: Where) -> Where:
+    """status/fetch: the ARN checked, the endpoint checked, the place of runs resolved."""
+    _arn_region(execution_arn)
+    return _where_runs_are(_endpoint_checked(where))
+
+
+def _where_runs_are(where: Where) -> Where:
+    """``where`` with an endpoint found by ./featurize-serve.json when it names no place; else a refusal."""
+    if where.stack is not None or where.endpoint is not None:
+        return where
+    endpoint = _running_serve(Path(SERVE_INFO))
+    if endpoint is None:
+        raise _refuse(
+            "name where the run is: --endpoint URL (a running featurize serve) or --stack NAME (AWS); "
+            "a `featurize run` without them ran in its own engine, which ended with it"
+        )
+    _say(err, f"using the running featurize serve at {endpoint} (found by ./{SERVE_INFO})")
+    return replace(where, endpoint=endpoint)
+
+
+@contextmanager
+def _looking_up(where: Where, execution_arn: str | None = None) -> Iterator[None]:
+    """status/fetch/runs: an unknown execution, an unreachable endpoint, no credentials: one line, exit 2."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+    place = f"stack {where.stack!r}" if where.stack is not None else f"the engine at {where.endpoint}"
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "ExecutionDoesNotExist":
+            raise _refuse(
+                f"no execution {execution_arn} on {place}: check the ARN (`featurize runs` lists the runs there)"
+            ) from None
+        raise _refuse(f"{place}: {code}: {error.response.get('Error', {}).get('Message', error)}") from None
+    except NoCredentialsError:
+        raise _refuse(NO_CREDENTIALS) from None
+    except EndpointConnectionError:
+        raise _refuse(
+            f"cannot reach {place}: is `featurize serve` running there? (it prints its endpoint; check the port)"
+        ) from None
+    except BotoCoreError as error:
+        raise _refuse(f"{place}: {error}") from None
+
+
+def _endpoint_checked(where: Where) -> Where:
+    """Refuse an --endpoint that is not an http(s) URL with a numeric port, before any client is made."""
+    from urllib.parse import urlsplit
+
+    if where.endpoint is None:
+        return where
+    try:
+        parsed = urlsplit(where.endpoint)
+        parsed.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise _refuse(f"--endpoint {where.endpoint!r} is not an http(s) URL such as http://127.0.0.1:4566")
+    return where
 
 
 @app.command()
@@ -698,7 +767,8 @@ def status(
     profile: ProfileOption = None,
 ) -> None:
     """Show an execution's status, chunk progress, output or error."""
-    with _execution_target(execution_arn, Where(stack, endpoint, region, profile)) as target:
+    where = _execution_where(execution_arn, Where(stack, endpoint, region, profile))
+    with _looking_up(where, execution_arn), _execution_target(execution_arn, where) as target:
         described, progress = Runner(target).progress(execution_arn)
     _say(out, f"{execution_name(execution_arn)}: {described['status']}")
     if progress.chunks_total is not None:
@@ -707,7 +777,7 @@ def status(
         summary = json.loads(described.get("output") or "{}")
         _say(out, f"output: {summary.get('output')} ({summary.get('ids')} ids, {summary.get('features')} features)")
     elif described["status"] != "RUNNING":
-        _say(out, f"error: {described.get('error')}: {described.get('cause', '')}")
+        _say(out, f"error: {described.get('error')}: {cause_message(described.get('cause', ''))}")
 
 
 @app.command()
@@ -722,7 +792,8 @@ def fetch(
     profile: ProfileOption = None,
 ) -> None:
     """Re-attach to a run: wait for it (with progress) if it is running, then download its output."""
-    with _execution_target(execution_arn, Where(stack, endpoint, region, profile)) as target:
+    where = _execution_where(execution_arn, Where(stack, endpoint, region, profile))
+    with _looking_up(where, execution_arn), _execution_target(execution_arn, where) as target:
         runner = Runner(target)
         try:
             result = _watch(runner, execution_arn, execution_name(execution_arn))
@@ -745,7 +816,8 @@ def runs(
     """List the most recent runs of a deployed stack (or of a running engine with --endpoint)."""
     if stack is None and endpoint is None:
         raise _refuse("name the runs' place: --stack NAME (AWS) or --endpoint URL (a running featurize serve)")
-    with _target(Where(stack, endpoint, region, profile)) as target:
+    where = _endpoint_checked(Where(stack, endpoint, region, profile))
+    with _looking_up(where), _target(where) as target:
         executions = Runner(target).list_runs(limit)
     for execution in executions:
         stopped = execution.get("stopDate")

@@ -11,12 +11,17 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+from botocore.exceptions import NoCredentialsError
 
 from .client import Target
 
 #: CloudFormation output keys of the stack (``cdk_app/constants.py`` defines them).
 OUTPUT_BUCKET = "BucketName"
 OUTPUT_STATE_MACHINE = "StateMachineArn"
+
+
+#: What to do without AWS credentials.
+NO_CREDENTIALS = "no AWS credentials found: run `aws configure`, set AWS_PROFILE, or pass --profile NAME"
 
 
 class TargetError(Exception):
@@ -60,6 +65,8 @@ def stack_target(
         described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     except cfn.exceptions.ClientError as error:
         raise TargetError(f"stack {stack!r}: {error.response['Error'].get('Message', error)}") from None
+    except NoCredentialsError:
+        raise TargetError(NO_CREDENTIALS) from None
     except Exception as error:  # no credentials, no network
         raise TargetError(f"stack {stack!r}: {error}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
