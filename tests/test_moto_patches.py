@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import json
+import logging
 import os
 
 import moto
