@@ -830,6 +830,67 @@ def runs(
         )
 
 
+#: Values a user may write after a flag (``--drop-nan true``): the flag given, or left out.
+_FLAG_TRUE = ("true", "yes", "on", "1")
+_FLAG_FALSE = ("false", "no", "off", "0")
+
+
+def flag_values(args: list[str]) -> list[str]:
+    """``args`` with ``--flag true`` / ``--flag=false`` read as the flag given or not (flags take no value).
+
+    The flags are every command's boolean flags, from the click command typer builds.
+    """
+    command = typer.main.get_command(app)
+    subcommands = getattr(command, "commands", {}).values()
+    params = [param for sub in [command, *subcommands] for param in sub.params]
+    flags = {opt for param in params if getattr(param, "is_flag", False) for opt in param.opts}
+    result: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        name, equals, value = arg.partition("=")
+        following = args[index + 1].lower() if index + 1 < len(args) else ""
+        if name in flags and equals and value.lower() in _FLAG_TRUE + _FLAG_FALSE:
+            result += [name] if value.lower() in _FLAG_TRUE else []
+        elif arg in flags and following in _FLAG_TRUE + _FLAG_FALSE:
+            result += [arg] if following in _FLAG_TRUE else []
+            index += 1
+        else:
+            result.append(arg)
+        index += 1
+    return result
+
+
+def _plain_help_types() -> None:
+    """Help without a type for flags (``--drop-nan <bool>``) and without ranges in the type column.
+
+    typer 0.29 shows ``<bool>`` for every flag and ``<int range> [x>=1]``, which widens the type column
+    until long flag names (``--tolerated-failure-percentage``) are cut at 80 columns; click still checks
+    the ranges.
+    """
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "__featurize__", False):
+        return
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: click.Context) -> str | None:
+        if self.is_flag and not self.count:
+            return None
+        if self.type_descriptor.is_ranged:
+            return f"<{self.type_descriptor.ranged_type_name}>"
+        return original(self, ctx)
+
+    display_type_rich.__featurize__ = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperOption._get_number_range_help_str = lambda self: None  # type: ignore[method-assign]
+
+
+_plain_help_types()
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    import sys
+
+    app(args=flag_values(sys.argv[1:]))
