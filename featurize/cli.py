@@ -366,6 +366,8 @@ def execute(
     ):
         raise _refuse(f"the output {output} is inside the input folder {input_}: a later run would read it as input")
 
+    if local_input is not None:
+        _preflight(input_, options)
     TIMINGS.add("check input and options", checking)
     name = new_run_name()
     with _target(where, early) as target:
@@ -448,8 +450,31 @@ def _features_option(value: str) -> Any:
 
 def _fail(failure: RunFailed) -> typer.Exit:
     where = f" (in {failure.state})" if failure.state else ""
-    _say(err, f"error: {failure.error}: {failure.cause}{where}")
+    _say(err, f"error: {failure.error}: {in_flags(failure.cause)}{where}")
     return typer.Exit(code=1)
+
+
+def _field_flags() -> dict[str, str]:
+    """Execution-input field -> `run` flag (``column_sort`` -> ``--column-sort``), from `run`'s own options."""
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    return {param.name: param.opts[0] for param in command.params if param.name and param.opts[0].startswith("--")}
+
+
+def in_flags(message: str) -> str:
+    """A message of the workflow with each ``(field)`` it names as the CLI's flag: ``(--column-sort)``."""
+    for name, flag in _field_flags().items():
+        message = message.replace(f"({name})", f"({flag})")
+    return message
+
+
+def _preflight(input_: str, options: dict[str, Any]) -> None:
+    """A local input's columns checked against the column options before any run (exit 2, the partition's message)."""
+    from featurize.preflight import check_local_columns
+
+    try:
+        check_local_columns(input_, options)
+    except InputError as error:
+        raise _refuse(f"InputError: {in_flags(str(error))}") from None
 
 
 def _run_or_exit(

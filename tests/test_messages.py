@@ -121,3 +121,26 @@ def test_api_names_the_dataframe(engine):
     assert not any(text in message for text in ENGINE_TEXT)
     with pytest.raises(featurize.InputError, match="^the DataFrame has no rows$"):
         featurize.extract_features(frame.iloc[:0], column_id="id", endpoint=engine.info.endpoint_url)
+
+
+def test_a_local_misspelled_column_gets_the_partition_steps_message_before_any_run(engine, tmp_path, monkeypatch):
+    """The same file as an s3:// input (checked only by the partition step) gives the same message."""
+    monkeypatch.chdir(tmp_path)
+    long_frame().to_parquet("in.parquet", index=False)
+    engine.client("s3").upload_file("in.parquet", engine.info.bucket, "data/in.parquet")
+    args = ("--column-sort", "tme", "--endpoint", engine.info.endpoint_url)
+    local = featurize_cli("run", "in.parquet", *args)
+    line = assert_one_error(local, 2)
+    assert "started" not in local.stderr  # refused from the file's footer: no run
+    remote = featurize_cli("run", f"s3://{engine.info.bucket}/data/in.parquet", *args, "--output", "out.parquet")
+    remote_line = assert_one_error(remote, 1)
+    assert remote_line == line + " (in Partition)"
+    assert line.endswith("did you mean 'time'? (--column-sort)")
+
+
+def test_the_workflow_names_the_execution_input_field(engine):
+    """On AWS/boto3 the message names the field (``column_sort``); the API's keyword has the same name."""
+    with pytest.raises(featurize.InputError) as raised:
+        featurize.extract_features(long_frame(), column_id="id", column_kind="knd", endpoint=engine.info.endpoint_url)
+    assert str(raised.value).endswith("(column_kind)")
+    assert "--column-kind" not in str(raised.value)
