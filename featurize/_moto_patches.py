@@ -14,6 +14,9 @@
    a shim whose ``sleep`` is scaled by :func:`set_retry_wait_scale` (1.0, the real wait, unless a test
    asks for less): fault-injection tests run the workflow's own Retry policy without waiting minutes.
 
+5. A state's failure is logged (``--verbose``) as one line with the handler's message, not as the
+   whole event with the Lambda's stack trace and the state's repr (:func:`install_failure_log`).
+
 ``tests/test_moto_patches.py`` fails if a moto upgrade moves or changes what is patched here.
 """
 
@@ -338,3 +341,44 @@ def wait_for_execution_end(ended: Callable[[], bool], seconds: float) -> bool:
     """Wait until ``ended()`` is true, checked whenever an execution ends, for at most ``seconds``."""
     with _end_signal:
         return _end_signal.wait_for(ended, seconds)
+
+
+# -- A state's failure is logged in one line (the messages' own block; see install_failure_log) ------
+_failure_log_installed = False
+
+
+def failure_log_line(failure_event_exception: Any) -> str:
+    """One line for a FailureEventException: the failed state, the error, the handler's message.
+
+    moto 5.2.5's ``EvalComponent._log_failure_event_exception`` logs the whole event (the Lambda's
+    cause JSON with its ``stackTrace``) and the component's repr (``at '(StateFail| {...``): ~3.4 KB
+    per failure, at every level of the interpreter it passes through.
+    """
+    from featurize.client import cause_message
+
+    event = failure_event_exception.failure_event
+    error = event.error_name.error_name if event.error_name else "an error"
+    pair = failure_event_exception.extract_error_cause_pair() or (None, None)
+    cause = cause_message(pair[1] or "")
+    return f"state {event.state_name!r} failed: {error}" + (f": {cause}" if cause else "")
+
+
+def install_failure_log() -> None:
+    """Log a state's failure as :func:`failure_log_line` instead of moto's dump (idempotent).
+
+    The log is shown with ``--verbose`` only; the failure itself reaches users as the run's result.
+    """
+    global _failure_log_installed
+    if _failure_log_installed:
+        return
+    from moto.stepfunctions.parser.asl.component import eval_component
+
+    original = eval_component.EvalComponent._log_failure_event_exception
+
+    def _log_failure_event_exception(self: Any, failure_event_exception: Any) -> None:
+        eval_component.LOG.error("%s", failure_log_line(failure_event_exception))
+
+    _log_failure_event_exception.__doc__ = "moto's failure log, as one line (the handler's message, no stack)."
+    _log_failure_event_exception.__wrapped__ = original  # type: ignore[attr-defined]
+    eval_component.EvalComponent._log_failure_event_exception = _log_failure_event_exception
+    _failure_log_installed = True

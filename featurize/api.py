@@ -127,7 +127,7 @@ def _start_and_watch(
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "input.parquet"
             source.to_parquet(path, index=False)
-            execution_input["input"] = runner.upload(path, name)
+            execution_input["input"] = runner.upload(path, name, label="the DataFrame")
     elif isinstance(source, str | os.PathLike) and str(source).startswith("s3://"):
         execution_input["input"] = str(source)
     elif isinstance(source, str | os.PathLike):
@@ -137,9 +137,9 @@ def _start_and_watch(
 
             # Checked as the partition step checks a prefix (data files by name, one format), before uploading.
             files = [Path(file.path) for file in local_source(str(path)).files]
-            execution_input["input"] = runner.upload_folder(path, files, name)
+            execution_input["input"] = runner.upload_folder(path, files, name, label=str(source))
         elif path.is_file():
-            execution_input["input"] = runner.upload(path, name)
+            execution_input["input"] = runner.upload(path, name, label=str(source))
         else:
             raise InputError(f"input {source} does not exist or is not a file or folder")
     else:

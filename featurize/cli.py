@@ -24,9 +24,9 @@ import typer
 from rich.console import Console
 
 from featurize import __version__
-from featurize.client import RunFailed, Runner, RunResult, Target, execution_name, new_run_name
+from featurize.client import RunFailed, Runner, RunResult, Target, cause_message, execution_name, new_run_name
 from featurize.progress import watch_with_progress
-from featurize.targets import TargetError, open_target
+from featurize.targets import NO_CREDENTIALS, TargetError, open_target
 from featurize_lambda.core.formats import FORMATS, input_suffixes
 from featurize_lambda.core.outputs import OUTPUT_SUFFIXES, failures_name, has_output_suffix
 from featurize_lambda.errors import InputError
@@ -355,15 +355,17 @@ def execute(
     ):
         raise _refuse(f"the output {output} is inside the input folder {input_}: a later run would read it as input")
 
+    if local_input is not None:
+        _preflight(input_, options)
     TIMINGS.add("check input and options", checking)
     name = new_run_name()
     with _target(where, early) as target:
         runner = Runner(target)
         started = time.perf_counter()
         if folder_files is not None and local_input is not None:
-            input_uri = runner.upload_folder(local_input, folder_files, name)
+            input_uri = runner.upload_folder(local_input, folder_files, name, label=input_)
         elif local_input is not None:
-            input_uri = runner.upload(local_input, name)
+            input_uri = runner.upload(local_input, name, label=input_)
         else:
             input_uri = input_
         output_uri = runner.default_output(name, local_output.name) if local_output is not None else output
@@ -459,8 +461,31 @@ def with_run_options(command: Callable[..., None]) -> Callable[..., None]:
 
 def _fail(failure: RunFailed) -> typer.Exit:
     where = f" (in {failure.state})" if failure.state else ""
-    _say(err, f"error: {failure.error}: {failure.cause}{where}")
+    _say(err, f"error: {failure.error}: {in_flags(failure.cause)}{where}")
     return typer.Exit(code=1)
+
+
+def _field_flags() -> dict[str, str]:
+    """Execution-input field -> `run` flag (``column_sort`` -> ``--column-sort``), from `run`'s own options."""
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    return {param.name: param.opts[0] for param in command.params if param.name and param.opts[0].startswith("--")}
+
+
+def in_flags(message: str) -> str:
+    """A message of the workflow with each ``(field)`` it names as the CLI's flag: ``(--column-sort)``."""
+    for name, flag in _field_flags().items():
+        message = message.replace(f"({name})", f"({flag})")
+    return message
+
+
+def _preflight(input_: str, options: dict[str, Any]) -> None:
+    """A local input's columns checked against the column options before any run (exit 2, the partition's message)."""
+    from featurize.preflight import check_local_columns
+
+    try:
+        check_local_columns(input_, options)
+    except InputError as error:
+        raise _refuse(f"InputError: {in_flags(str(error))}") from None
 
 
 def _run_or_exit(
@@ -654,11 +679,80 @@ def features(
 
 
 def _execution_target(execution_arn: str, where: Where) -> AbstractContextManager[Target]:
-    """The target an execution runs on; its region from the ARN (``arn:aws:states:<region>:...``) unless given."""
+    """The target an execution runs on; its region from the ARN (``arn:aws:states:<region>:...``) unless given.
+
+    ``where`` is resolved by :func:`_where_runs_are` (--stack, --endpoint or a running serve).
+    """
+    return _target(replace(where, region=where.region or _arn_region(execution_arn)))
+
+
+def _arn_region(execution_arn: str) -> str:
+    """The region of an execution ARN; a refusal for anything else."""
     parts = execution_arn.split(":")
     if len(parts) < 8 or parts[2] != "states" or parts[5] != "execution":
         raise _refuse(f"{execution_arn!r} is not a Step Functions execution ARN")
-    return _target(replace(where, region=where.region or parts[3]))
+    return parts[3]
+
+
+def _execution_where(execution_arn: str, where: Where) -> Where:
+    """status/fetch: the ARN checked, the endpoint checked, the place of runs resolved."""
+    _arn_region(execution_arn)
+    return _where_runs_are(_endpoint_checked(where))
+
+
+def _where_runs_are(where: Where) -> Where:
+    """``where`` with an endpoint found by ./featurize-serve.json when it names no place; else a refusal."""
+    if where.stack is not None or where.endpoint is not None:
+        return where
+    endpoint = _running_serve(Path(SERVE_INFO))
+    if endpoint is None:
+        raise _refuse(
+            "name where the run is: --endpoint URL (a running featurize serve) or --stack NAME (AWS); "
+            "a `featurize run` without them ran in its own engine, which ended with it"
+        )
+    _say(err, f"using the running featurize serve at {endpoint} (found by ./{SERVE_INFO})")
+    return replace(where, endpoint=endpoint)
+
+
+@contextmanager
+def _looking_up(where: Where, execution_arn: str | None = None) -> Iterator[None]:
+    """status/fetch/runs: an unknown execution, an unreachable endpoint, no credentials: one line, exit 2."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+    place = f"stack {where.stack!r}" if where.stack is not None else f"the engine at {where.endpoint}"
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "ExecutionDoesNotExist":
+            raise _refuse(
+                f"no execution {execution_arn} on {place}: check the ARN (`featurize runs` lists the runs there)"
+            ) from None
+        raise _refuse(f"{place}: {code}: {error.response.get('Error', {}).get('Message', error)}") from None
+    except NoCredentialsError:
+        raise _refuse(NO_CREDENTIALS) from None
+    except EndpointConnectionError:
+        raise _refuse(
+            f"cannot reach {place}: is `featurize serve` running there? (it prints its endpoint; check the port)"
+        ) from None
+    except BotoCoreError as error:
+        raise _refuse(f"{place}: {error}") from None
+
+
+def _endpoint_checked(where: Where) -> Where:
+    """Refuse an --endpoint that is not an http(s) URL with a numeric port, before any client is made."""
+    from urllib.parse import urlsplit
+
+    if where.endpoint is None:
+        return where
+    try:
+        parsed = urlsplit(where.endpoint)
+        parsed.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise _refuse(f"--endpoint {where.endpoint!r} is not an http(s) URL such as http://127.0.0.1:4566")
+    return where
 
 
 @app.command()
@@ -670,7 +764,8 @@ def status(
     profile: ProfileOption = None,
 ) -> None:
     """Show an execution's status, chunk progress, output or error."""
-    with _execution_target(execution_arn, Where(stack, endpoint, region, profile)) as target:
+    where = _execution_where(execution_arn, Where(stack, endpoint, region, profile))
+    with _looking_up(where, execution_arn), _execution_target(execution_arn, where) as target:
         described, progress = Runner(target).progress(execution_arn)
     _say(out, f"{execution_name(execution_arn)}: {described['status']}")
     if progress.chunks_total is not None:
@@ -679,7 +774,7 @@ def status(
         summary = json.loads(described.get("output") or "{}")
         _say(out, f"output: {summary.get('output')} ({summary.get('ids')} ids, {summary.get('features')} features)")
     elif described["status"] != "RUNNING":
-        _say(out, f"error: {described.get('error')}: {described.get('cause', '')}")
+        _say(out, f"error: {described.get('error')}: {cause_message(described.get('cause', ''))}")
 
 
 @app.command()
@@ -694,7 +789,8 @@ def fetch(
     profile: ProfileOption = None,
 ) -> None:
     """Re-attach to a run: wait for it (with progress) if it is running, then download its output."""
-    with _execution_target(execution_arn, Where(stack, endpoint, region, profile)) as target:
+    where = _execution_where(execution_arn, Where(stack, endpoint, region, profile))
+    with _looking_up(where, execution_arn), _execution_target(execution_arn, where) as target:
         runner = Runner(target)
         try:
             result = _watch(runner, execution_arn, execution_name(execution_arn))
@@ -717,7 +813,8 @@ def runs(
     """List the most recent runs of a deployed stack (or of a running engine with --endpoint)."""
     if stack is None and endpoint is None:
         raise _refuse("name the runs' place: --stack NAME (AWS) or --endpoint URL (a running featurize serve)")
-    with _target(Where(stack, endpoint, region, profile)) as target:
+    where = _endpoint_checked(Where(stack, endpoint, region, profile))
+    with _looking_up(where), _target(where) as target:
         executions = Runner(target).list_runs(limit)
     for execution in executions:
         stopped = execution.get("stopDate")
@@ -887,7 +984,67 @@ def estimate(
     for line in render(result, local):
         _say(out, line)
 
+#: Values a user may write after a flag (``--drop-nan true``): the flag given, or left out.
+_FLAG_TRUE = ("true", "yes", "on", "1")
+_FLAG_FALSE = ("false", "no", "off", "0")
+
+
+def flag_values(args: list[str]) -> list[str]:
+    """``args`` with ``--flag true`` / ``--flag=false`` read as the flag given or not (flags take no value).
+
+    The flags are every command's boolean flags, from the click command typer builds.
+    """
+    command = typer.main.get_command(app)
+    subcommands = getattr(command, "commands", {}).values()
+    params = [param for sub in [command, *subcommands] for param in sub.params]
+    flags = {opt for param in params if getattr(param, "is_flag", False) for opt in param.opts}
+    result: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        name, equals, value = arg.partition("=")
+        following = args[index + 1].lower() if index + 1 < len(args) else ""
+        if name in flags and equals and value.lower() in _FLAG_TRUE + _FLAG_FALSE:
+            result += [name] if value.lower() in _FLAG_TRUE else []
+        elif arg in flags and following in _FLAG_TRUE + _FLAG_FALSE:
+            result += [arg] if following in _FLAG_TRUE else []
+            index += 1
+        else:
+            result.append(arg)
+        index += 1
+    return result
+
+
+def _plain_help_types() -> None:
+    """Help without a type for flags (``--drop-nan <bool>``) and without ranges in the type column.
+
+    typer 0.29 shows ``<bool>`` for every flag and ``<int range> [x>=1]``, which widens the type column
+    until long flag names (``--tolerated-failure-percentage``) are cut at 80 columns; click still checks
+    the ranges.
+    """
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "__featurize__", False):
+        return
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:  # typer's own (vendored) click Context
+        if self.is_flag and not self.count:
+            return None
+        if self.type_descriptor.is_ranged:
+            return f"<{self.type_descriptor.ranged_type_name}>"
+        return original(self, ctx)
+
+    display_type_rich.__featurize__ = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperOption._get_number_range_help_str = lambda self: None  # type: ignore[method-assign]
+
+
+_plain_help_types()
+
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    import sys
+
+    app(args=flag_values(sys.argv[1:]))

@@ -111,7 +111,7 @@ def execution_name(execution_arn: str) -> str:
     return execution_arn.rsplit(":", 1)[-1]
 
 
-def _message(cause: str) -> str:
+def cause_message(cause: str) -> str:
     """The ``errorMessage`` of a Lambda error cause (a JSON document), else the cause itself."""
     try:
         document = json.loads(cause)
@@ -127,18 +127,40 @@ class Runner:
 
     def __init__(self, target: Target) -> None:
         self.target = target
+        #: Each upload's URI and the user's own name for it (see :meth:`in_user_words`).
+        self.uploads: dict[str, str] = {}
 
-    def upload(self, path: Path, name: str) -> str:
-        """Upload a local input under ``inputs/<run name>/``; returns its URI."""
+    def upload(self, path: Path, name: str, label: str | None = None) -> str:
+        """Upload a local input under ``inputs/<run name>/``; returns its URI.
+
+        ``label``: how messages name the input (default: ``path`` as given), e.g. "the DataFrame".
+        """
         key = f"{INPUTS_PREFIX}{name}/{path.name}"
         self.target.s3.upload_file(str(path), self.target.bucket, key)
-        return f"s3://{self.target.bucket}/{key}"
+        uri = f"s3://{self.target.bucket}/{key}"
+        self.uploads[uri] = str(path) if label is None else label
+        return uri
 
-    def upload_folder(self, folder: Path, files: list[Path], name: str) -> str:
+    def in_user_words(self, text: str) -> str:
+        """``text`` with each upload's internal URI replaced by the user's name for it.
+
+        A folder's prefix ``s3://.../inputs/<run>/parts/`` becomes the folder as given (``parts/``), so a
+        file below it reads ``parts/a.csv``; the longest URI first (a file's URI holds its folder's).
+        """
+        for uri in sorted(self.uploads, key=len, reverse=True):
+            label = self.uploads[uri]
+            if uri.endswith("/"):
+                text = text.replace(uri, label.rstrip("/") + "/").replace(uri.rstrip("/"), label)
+            else:
+                text = text.replace(f"input {uri}", f"input {label}" if "/" in label or "." in label else label)
+                text = text.replace(uri, label)
+        return text
+
+    def upload_folder(self, folder: Path, files: list[Path], name: str, label: str | None = None) -> str:
         """Upload the data files of a local folder under ``inputs/<run name>/<folder name>/``.
 
         Paths below the folder are kept (Hive-style ``kind=x/`` folder names stay meaningful); returns
-        the prefix's URI (the run's input).
+        the prefix's URI (the run's input). ``label``: how messages name the folder (default: as given).
         """
         # Absolute and normalized on both sides: a folder given as "parts/" or "." holds files listed
         # with absolute paths.
@@ -147,7 +169,9 @@ class Runner:
         for path in files:
             key = prefix + Path(os.path.abspath(path)).relative_to(root).as_posix()
             self.target.s3.upload_file(str(path), self.target.bucket, key)
-        return f"s3://{self.target.bucket}/{prefix}"
+        uri = f"s3://{self.target.bucket}/{prefix}"
+        self.uploads[uri] = str(folder) if label is None else label
+        return uri
 
     def download(self, uri: str, path: Path) -> None:
         """Download an object to a local file (the parent directory is created)."""
@@ -213,6 +237,10 @@ class Runner:
         listing = FailureList.from_json(json.loads(body))
         return [failure.to_json() for failure in listing.failures], s3_uri(self.target.bucket, key)
 
+    def _failure_in_user_words(self, failure: dict[str, Any]) -> dict[str, Any]:
+        """A failed chunk's record with its text fields in the user's words (:meth:`in_user_words`)."""
+        return {key: self.in_user_words(value) if isinstance(value, str) else value for key, value in failure.items()}
+
     def step_seconds(self, execution_arn: str) -> list[tuple[str, float]]:
         """How long each top-level step of an execution took, from its history (``--timings``)."""
         try:
@@ -273,8 +301,10 @@ class Runner:
         seconds = time.monotonic() - started
         if status != "SUCCEEDED":
             error = described.get("error") or status
-            cause = _message(described.get("cause", "")) or f"the execution ended {status}"
+            cause = self.in_user_words(cause_message(described.get("cause", ""))) or f"the execution ended {status}"
             failures, listing = self.failure_list(name) if error == "ChunkFailed" else ([], None)
+            failures = [self._failure_in_user_words(failure) for failure in failures]
             raise RunFailed(error, cause, self._failed_state(execution_arn), execution_arn, status, failures, listing)
         summary = json.loads(described.get("output") or "{}")
+        summary["notes"] = [self.in_user_words(str(note)) for note in summary.get("notes", [])]
         return RunResult(execution_arn, name, summary.get("output", ""), summary, seconds)

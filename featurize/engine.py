@@ -329,6 +329,7 @@ class LocalEngine:
         _moto_patches.install()
         _moto_patches.install_execution_names()
         _moto_patches.install_end_signal()
+        _moto_patches.install_failure_log()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()

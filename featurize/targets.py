@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import NoCredentialsError
 
 from .client import Target
 
@@ -20,6 +21,10 @@ if TYPE_CHECKING:  # the engine imports moto: only the command that starts one p
 #: CloudFormation output keys of the stack (``cdk_app/constants.py`` defines them).
 OUTPUT_BUCKET = "BucketName"
 OUTPUT_STATE_MACHINE = "StateMachineArn"
+
+
+#: What to do without AWS credentials.
+NO_CREDENTIALS = "no AWS credentials found: run `aws configure`, set AWS_PROFILE, or pass --profile NAME"
 
 
 class TargetError(Exception):
@@ -68,6 +73,8 @@ def stack_target(
         described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     except cfn.exceptions.ClientError as error:
         raise TargetError(f"stack {stack!r}: {error.response['Error'].get('Message', error)}") from None
+    except NoCredentialsError:
+        raise TargetError(NO_CREDENTIALS) from None
     except Exception as error:  # no credentials, no network
         raise TargetError(f"stack {stack!r}: {error}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}

@@ -101,40 +101,40 @@ CASES: dict[str, tuple[dict[str, bytes], list[str], int, str]] = {
     "misspelled sort column": (
         {"in.parquet": GOOD.to_parquet(index=False)},
         ["{dir}/in.parquet", "--column-sort", "timestamp"],
-        1,
+        2,  # refused from the file's footer before any run, with the partition step's message and the flag
         "error: InputError: sort column 'timestamp' is not in the input (columns: ['id', 'time', 'value']); "
-        "did you mean 'time'? (in Partition)",
+        "did you mean 'time'? (--column-sort)",
     ),
     "misspelled id column": (
         {"in.parquet": GOOD.to_parquet(index=False)},
         ["{dir}/in.parquet", "--column-id", "ids"],
-        1,
+        2,
         "error: InputError: id column 'ids' is not in the input (columns: ['id', 'time', 'value']); "
-        "did you mean 'id'? (in Partition)",
+        "did you mean 'id'? (--column-id)",
     ),
     "missing kind column": (
         {"in.parquet": GOOD.to_parquet(index=False)},
         ["{dir}/in.parquet", "--column-kind", "knd"],
-        1,
-        "error: InputError: kind column 'knd' is not in the input",
+        2,
+        "error: InputError: kind column 'knd' is not in the input (columns: ['id', 'time', 'value']) (--column-kind)",
     ),
     "non-numeric values": (
         {"in.csv": csv_text(with_values({20: "abc", 25: "n/a!"})).encode()},
         ["{dir}/in.csv"],
         1,
-        "error: InputError: column 'value' must be numeric: 2 row(s) are not, e.g. 'abc' (row 21 of s3://",
+        "error: InputError: column 'value' must be numeric: 2 row(s) are not, e.g. 'abc' (row 21 of {dir}/in.csv)",
     ),
     "null ids": (
         {"in.csv": csv_text(with_values({3: None}, "id")).encode()},
         ["{dir}/in.csv"],
         1,
-        "error: InputError: id column 'id' has 1 null value(s) (first in row 4 of s3://",
+        "error: InputError: id column 'id' has 1 null value(s) (first in row 4 of {dir}/in.csv)",
     ),
     "NaN values": (
         {"in.parquet": with_values({1: np.nan, 5: np.nan, 7: None}).astype({"value": float}).to_parquet(index=False)},
         ["{dir}/in.parquet"],
         1,
-        "error: InputError: column 'value' has 3 missing value(s) (NaN or empty; first in row 2 of s3://",
+        "error: InputError: column 'value' has 3 missing value(s) (NaN or empty; first in row 2 of {dir}/in.parquet)",
     ),
     "unparseable CSV": (
         {"in.csv": b"id,time,value\n1,0,1.5\n1,1\n"},
@@ -160,18 +160,18 @@ CASES: dict[str, tuple[dict[str, bytes], list[str], int, str]] = {
         ["{dir}/in.csv"],
         1,
         "error: InputError: sort column 'time' holds text, which must be all timestamps or all numbers; read as "
-        "numbers, 1 row(s) are not, the first 'soon' (row 8 of s3://",
+        "numbers, 1 row(s) are not, the first 'soon' (row 8 of {dir}/in.csv)",
     ),
     "stray value among text timestamps": (
         {"in.parquet": text_times(GOOD, {12: "2024-13-45"}).to_parquet(index=False)},
         ["{dir}/in.parquet"],
         1,
-        "read as timestamps, 1 row(s) are not, the first '2024-13-45' (row 13 of s3://",
+        "read as timestamps, 1 row(s) are not, the first '2024-13-45' (row 13 of {dir}/in.parquet)",
     ),
     "duplicated column names": (
         {"in.csv": b"id,time,value,value\n1,0,1.5,2\n"},
         ["{dir}/in.csv"],
-        1,
+        2,
         "error: InputError: the input has duplicated column name(s) ['value']: column names must be unique",
     ),
 }

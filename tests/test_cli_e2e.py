@@ -79,13 +79,26 @@ def test_a_permanently_failing_chunk_fails_the_run_naming_the_chunk(tmp_path, mo
 
 
 def test_an_input_problem_found_by_partition_exits_1_with_one_line(tmp_path):
-    make_long(n_ids=3).to_parquet(tmp_path / "in.parquet", index=False)
-    result = featurize("run", tmp_path / "in.parquet", "--column-sort", "timestamp")
+    frame = make_long(n_ids=3)
+    frame.loc[2, "value"] = float("nan")
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    result = featurize("run", tmp_path / "in.parquet")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: InputError: sort column 'timestamp' is not in the input (columns: ['id', 'time', 'value']); "
-        "did you mean 'time'? (in Partition)"
+        f"error: InputError: column 'value' has 1 missing value(s) (NaN or empty; first in row 3 of "
+        f"{tmp_path / 'in.parquet'}); tsfresh refuses them too: clean the input, or set \"drop_nan\": true "
+        "(CLI: --drop-nan) to drop them (in Partition)"
     )
+
+
+def test_a_local_files_misspelled_column_is_refused_before_any_run(tmp_path):
+    make_long(n_ids=3).to_parquet(tmp_path / "in.parquet", index=False)
+    result = featurize("run", tmp_path / "in.parquet", "--column-sort", "timestamp")
+    assert result.exit_code == 2 and "started" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: InputError: sort column 'timestamp' is not in the input (columns: ['id', 'time', 'value']); "
+        "did you mean 'time'? (--column-sort)"
+    ]
 
 
 @pytest.mark.parametrize(

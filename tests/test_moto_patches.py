@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 
 import moto
@@ -355,3 +356,30 @@ def test_the_end_of_an_execution_is_signalled_to_a_waiting_client(engine):
     # True: it returned because the execution ended (False would be the 120 s bound).
     assert engine.wait_for_end(arn, 120.0) is True
     assert sfn.describe_execution(executionArn=arn)["status"] != "RUNNING"
+
+
+# -- The messages' block: a state's failure logged in one line ---------------------------------------
+def test_the_failure_log_replaces_the_method_moto_ships():
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    _moto_patches.install_failure_log()
+    patched = EvalComponent._log_failure_event_exception
+    assert list(inspect.signature(patched.__wrapped__).parameters) == ["self", "failure_event_exception"]
+
+
+def test_a_failed_task_is_logged_in_one_line_with_the_handlers_message(engine, caplog):
+    """moto logged ~3.4 KB per failure: the event with the Lambda's stack trace and the state's repr."""
+    arn = (
+        create_probe(engine)
+        if "probe" not in str(engine.client("lambda").list_functions())
+        else (engine.client("lambda").get_function(FunctionName="probe")["Configuration"]["FunctionArn"])
+    )
+    machine = create_machine(
+        engine, "failure-log", {"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": arn, "End": True}}}
+    )
+    caplog.set_level(logging.ERROR, logger="moto.stepfunctions.parser.asl.component.eval_component")
+    sfn = engine.client("stepfunctions")
+    done = wait(sfn, sfn.start_execution(stateMachineArn=machine, input='{"fail": true}')["executionArn"])
+    assert done["status"] == "FAILED" and "stackTrace" in done["cause"]  # the cause itself is AWS's
+    lines = [r.getMessage() for r in caplog.records if r.name.endswith("eval_component")]
+    assert lines and all(line == "state 'Call' failed: ProbeError: asked to fail" for line in lines), lines

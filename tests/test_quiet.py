@@ -1,5 +1,5 @@
 """No engine log at the default log level: a failing run prints its `started` line and one `error:` line;
-`--verbose` shows what the engine logged (here moto's dump of the failed task)."""
+`--verbose` shows what the engine logged (here moto's one-line log of the failed state)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,22 @@ from .conftest import make_long
 
 @pytest.mark.parametrize("verbose", [False, True])
 def test_a_failing_input_gives_one_error_line_unless_verbose(tmp_path, verbose):
-    make_long(n_ids=3, seed=2).to_parquet(tmp_path / "in.parquet", index=False)
-    command = [sys.executable, "-m", "featurize", "run", "in.parquet", "--column-sort", "tme", "--workers", "1"]
+    frame = make_long(n_ids=3, seed=2)
+    frame.loc[4, "value"] = float("nan")  # found by the partition step (a misspelled column is refused before)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    command = [sys.executable, "-m", "featurize", "run", "in.parquet", "--workers", "1"]
     result = subprocess.run(command + (["--verbose"] if verbose else []), cwd=tmp_path, capture_output=True,
                             text=True, timeout=300)  # fmt: skip
     assert result.returncode == 1 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
-    error = "error: InputError: sort column 'tme' is not in the input"
+    error = "error: InputError: column 'value' has 1 missing value(s) (NaN or empty; first in row 5 of in.parquet)"
+    for text in ("FailureEventException", "stackTrace", "StateFail", "s3://featurize-local/inputs/"):
+        assert text not in lines[-1]
     if verbose:
-        assert "FailureEventException" in result.stderr and lines[-1].startswith(error)
+        # moto's failure log, one line (the handler's message), not its dump with the stack trace
+        logged = [line for line in lines if line.startswith("state 'PartitionFailed' failed: InputError: ")]
+        assert len(logged) == 1 and lines[-1].startswith(error)
+        assert "FailureEventException" not in result.stderr and "StateFail" not in result.stderr
     else:
         assert len(lines) == 2 and lines[0].startswith("started arn:aws:states:") and lines[1].startswith(error)
 

@@ -22,11 +22,16 @@ class Columns:
     value_explicit: bool = False
 
 
+#: The execution-input field that names each role's column (messages name it; the CLI shows its flag).
+ROLE_FIELDS = {"id": "column_id", "sort": "column_sort", "kind": "column_kind", "value": "column_value"}
+
+
 def missing_column(name: str, what: str, available: list[str], where: str = "the input") -> InputError:
-    """The error for a role column not in the input, with the closest column name as a hint."""
+    """The error for a role column not in the input, with the closest column name as a hint and its field."""
     close = closest(name, available)
     hint = f"; did you mean {close!r}?" if close else ""
-    return InputError(f"{what} column {name!r} is not in {where} (columns: {available}){hint}")
+    field = f" ({ROLE_FIELDS[what]})" if what in ROLE_FIELDS else ""
+    return InputError(f"{what} column {name!r} is not in {where} (columns: {available}){hint}{field}")
 
 
 def is_numeric(dtype: pa.DataType) -> bool:
