@@ -337,10 +337,8 @@ def run(
         except FileExistsError as error:
             raise InputError(str(error)) from None
     with _target(stack, endpoint, workers, region, profile) as target:
-        runner, result = _start_and_watch(
-            target, timeseries_container, execution_input, progress,
-            ("features/" if dataset else local.name) if local is not None else None,
-        )
+        in_bucket = ("features/" if dataset else local.name) if local is not None else None
+        runner, result = _start_and_watch(target, timeseries_container, execution_input, progress, in_bucket)
         if local is not None:
             runner.download(result.output, local)
     return Run.from_result(result, local)
