@@ -519,7 +519,10 @@ def run(
     ],
     output: Annotated[
         str | None,
-        typer.Option(help="Local path or s3:// URI (.parquet or .csv); default: <input stem>.features.parquet here."),
+        typer.Option(
+            help="Local path or s3:// URI (.parquet or .csv; ending in / a Parquet dataset); "
+            "default: <input stem>.features.parquet here."
+        ),
     ] = None,
     workers: WorkersOption = None,
     stack: StackOption = None,
