@@ -160,12 +160,25 @@ def test_cli_refuses_a_non_empty_folder_and_impute_before_a_run(tmp_path):
 
 
 def test_api_run_downloads_a_dataset_to_a_folder(tmp_path):
-    from featurize.api import run
+    from featurize import api
 
     frame = make_long(n_ids=9, n_points=20, seed=13)
-    done = run(frame, f"{tmp_path / 'ds'}/", chunk_size=4, workers=1, progress=False)
+    try:
+        done = api.run(frame, f"{tmp_path / 'ds'}/", chunk_size=4, workers=1, progress=False)
+    finally:
+        api.shutdown()  # other modules start engines of their own in this process
     assert done.local_output == tmp_path / "ds" and done.output.endswith("/")
     table = pd.read_parquet(tmp_path / "ds").set_index("id").sort_index()
     oracle = tsfresh_minimal(frame, column_id="id", column_sort="time", column_value="value")
     assert_matches_oracle(table, oracle)
     assert (tmp_path / "ds" / "_SUCCESS").exists()
+
+
+def test_a_failed_run_writes_nothing_in_the_prefix(s3):
+    from featurize_lambda.errors import ChunkFailed
+
+    summary = run_to_reduce(s3, make_long(n_ids=6, n_points=10, seed=6), chunk_size=2, output="s3://data/ds/")
+    s3.delete_object(Bucket=BUCKET, Key=KEYS.result(0))
+    with pytest.raises(ChunkFailed):
+        reduce(summary, ENV, s3)
+    assert keys_under(s3, "data", "ds/") == []
