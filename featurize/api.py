@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from featurize_lambda.core.outputs import has_output_suffix
+from featurize_lambda.core.outputs import has_output_suffix, is_dataset
 from featurize_lambda.errors import InputError
-from featurize_lambda.options import execution_input
+from featurize_lambda.options import check_impute_output, execution_input
 
-from .client import RunFailed, Runner, RunResult, Target, new_run_name
+from .client import RunFailed, Runner, RunResult, Target, check_local_dataset, is_local_dataset, new_run_name
 from .progress import watch_with_progress
 from .targets import endpoint_target, stack_target
 
@@ -320,6 +320,7 @@ def run(
         Execution ARN, output URI, local output path, counts and seconds.
     """
     local = None if output is None or str(output).startswith("s3://") else Path(output)
+    dataset = output is not None and (is_dataset(str(output)) if local is None else is_local_dataset(str(output)))
     execution_input = _execution_input(
         column_id, features=features, column_sort=column_sort, column_kind=column_kind, column_value=column_value,
         chunk_size=chunk_size, drop_nan=drop_nan, tolerated_failure_percentage=tolerated_failure_percentage,
@@ -327,12 +328,17 @@ def run(
     )  # fmt: skip
     if output is not None and local is None:
         execution_input["output"] = str(output)
-    if local is not None and not has_output_suffix(local.name):
-        raise InputError(f"output {output}: use a .parquet or .csv path")
+    if local is not None and not (dataset or has_output_suffix(local.name)):
+        raise InputError(f"output {output}: use a .parquet or .csv path, or a folder ending in / for a Parquet dataset")
+    check_impute_output("dataset/" if dataset else None, impute)
+    if dataset and local is not None:
+        try:
+            check_local_dataset(local)
+        except FileExistsError as error:
+            raise InputError(str(error)) from None
     with _target(stack, endpoint, workers, region, profile) as target:
-        runner, result = _start_and_watch(
-            target, timeseries_container, execution_input, progress, local.name if local is not None else None
-        )
+        in_bucket = ("features/" if dataset else local.name) if local is not None else None
+        runner, result = _start_and_watch(target, timeseries_container, execution_input, progress, in_bucket)
         if local is not None:
             runner.download(result.output, local)
     return Run.from_result(result, local)

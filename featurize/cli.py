@@ -24,14 +24,30 @@ import typer
 from rich.console import Console
 
 from featurize import __version__
-from featurize.client import RunFailed, Runner, RunResult, Target, cause_message, execution_name, new_run_name
+from featurize.client import (
+    RunFailed,
+    Runner,
+    RunResult,
+    Target,
+    cause_message,
+    check_local_dataset,
+    execution_name,
+    is_local_dataset,
+    new_run_name,
+)
 from featurize.progress import watch_with_progress
 from featurize.targets import NO_CREDENTIALS, TargetError, open_target
 from featurize_lambda.core.formats import FORMATS, input_suffixes
-from featurize_lambda.core.outputs import OUTPUT_SUFFIXES, failures_name, has_output_suffix
+from featurize_lambda.core.outputs import (
+    DATASET_FAILURES_NAME,
+    OUTPUT_SUFFIXES,
+    failures_name,
+    has_output_suffix,
+    is_dataset,
+)
 from featurize_lambda.errors import InputError
 from featurize_lambda.options import PRESETS as OPTION_PRESETS
-from featurize_lambda.options import Flag, check_flags, flag_name, option_fields, spec
+from featurize_lambda.options import Flag, check_flags, check_impute_output, flag_name, option_fields, spec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serverless tsfresh-compatible feature extraction.")
 out = Console()
@@ -341,8 +357,15 @@ def execute(
         # A local folder given as "." or "parts/" is named by its absolute path's last part.
         output = f"{_stem(input_.rstrip('/') if local_input is None else os.path.abspath(input_))}.features.parquet"
     local_output = None if output.startswith("s3://") else Path(output)
-    if not has_output_suffix(output):
-        raise _refuse(f"output {output}: use one of {list(OUTPUT_SUFFIXES)}")
+    dataset = is_dataset(output) if local_output is None else is_local_dataset(output)
+    if not (dataset or has_output_suffix(output)):
+        raise _refuse(f"output {output}: use one of {list(OUTPUT_SUFFIXES)}, or end it with / for a Parquet dataset")
+    try:
+        check_impute_output("dataset/" if dataset else output, bool(options.get("impute")))
+        if dataset and local_output is not None:
+            check_local_dataset(local_output)
+    except (InputError, FileExistsError) as error:
+        raise _refuse(str(error)) from None
     if local_output is not None and local_input is not None and local_output.resolve() == local_input.resolve():
         raise _refuse("the output would overwrite the input: featurize never modifies its input")
     if output == input_:
@@ -368,7 +391,8 @@ def execute(
             input_uri = runner.upload(local_input, name, label=input_)
         else:
             input_uri = input_
-        output_uri = runner.default_output(name, local_output.name) if local_output is not None else output
+        in_bucket = "features/" if dataset else local_output.name if local_output is not None else None
+        output_uri = runner.default_output(name, in_bucket) if in_bucket is not None else output
         arn = runner.start(build_execution_input(input_uri, output_uri, options), name)
         TIMINGS.add("upload and start", started)
         _say(err, f"started {arn}")
@@ -382,7 +406,9 @@ def execute(
         started = time.perf_counter()
         if local_output is not None:
             runner.download(result.output, local_output)
-            if result.summary.get("failures"):
+            if result.summary.get("failures") and dataset:  # the failure list is inside the dataset
+                result.summary["failures_local"] = str(local_output / DATASET_FAILURES_NAME)
+            elif result.summary.get("failures"):
                 listing = local_output.parent / failures_name(local_output.name)
                 runner.download(result.summary["failures"], listing)
                 result.summary["failures_local"] = str(listing)
@@ -521,7 +547,10 @@ def run(
     ],
     output: Annotated[
         str | None,
-        typer.Option(help="Local path or s3:// URI (.parquet or .csv); default: <input stem>.features.parquet here."),
+        typer.Option(
+            help="Local path or s3:// URI (.parquet or .csv; ending in / a Parquet dataset); "
+            "default: <input stem>.features.parquet here."
+        ),
     ] = None,
     workers: WorkersOption = None,
     stack: StackOption = None,
@@ -796,8 +825,8 @@ def fetch(
             result = _watch(runner, execution_arn, execution_name(execution_arn))
         except RunFailed as failure:
             raise _fail(failure) from None
-        suffix = result.output.rsplit(".", 1)[-1]
-        path = output or Path(f"{execution_name(execution_arn)}.features.{suffix}")
+        suffix = "" if is_dataset(result.output) else "." + result.output.rsplit(".", 1)[-1]
+        path = output or Path(f"{execution_name(execution_arn)}.features{suffix}")
         runner.download(result.output, path)
     _report(result, path)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from featurize_lambda.contracts import ChunkFailure, FailureList
+from featurize_lambda.core.outputs import SUCCESS_NAME
 from featurize_lambda.keys import INPUTS_PREFIX, RunKeys, parse_s3_uri, s3_uri
 
 #: The longest wait between two polls of DescribeExecution while a run is watched.
@@ -101,6 +102,23 @@ class RunResult:
     seconds: float = 0.0
 
 
+def is_local_dataset(output: str) -> bool:
+    """Whether a local output names a dataset folder: it ends with ``/`` (or the OS's separator) or is a folder."""
+    return output.endswith(("/", os.sep)) or Path(output).is_dir()
+
+
+def check_local_dataset(folder: Path) -> None:
+    """Refuse a local dataset folder that holds anything: a dataset is downloaded into a new or empty folder.
+
+    Raises
+    ------
+    FileExistsError
+        Naming the folder.
+    """
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise FileExistsError(f"output folder {folder} is not empty: a dataset goes to a new or empty folder")
+
+
 def new_run_name(prefix: str = "featurize") -> str:
     """A unique, sortable execution name (``featurize-20261125-101500-1a2b3c``)."""
     return f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
@@ -174,10 +192,30 @@ class Runner:
         return uri
 
     def download(self, uri: str, path: Path) -> None:
-        """Download an object to a local file (the parent directory is created)."""
+        """Download an object to a local file (the parent directory is created), or a dataset to a folder.
+
+        A dataset (``uri`` ending in ``/``) is downloaded only when complete (its ``_SUCCESS`` exists):
+        every object under it, kept relative to it, with ``_SUCCESS`` written last locally too.
+        """
         bucket, key = parse_s3_uri(uri)
+        if uri.endswith("/"):
+            self._download_dataset(bucket, key, path)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         self.target.s3.download_file(bucket, key, str(path))
+
+    def _download_dataset(self, bucket: str, prefix: str, folder: Path) -> None:
+        s3 = self.target.s3
+        keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for item in page.get("Contents", [])]  # fmt: skip
+        marker = prefix + SUCCESS_NAME
+        if marker not in keys:
+            raise FileNotFoundError(f"dataset s3://{bucket}/{prefix} is not complete: it has no {SUCCESS_NAME}")
+        folder.mkdir(parents=True, exist_ok=True)
+        for key in sorted(keys, key=lambda k: k == marker):  # the marker last
+            target = folder / key[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, key, str(target))
 
     def default_output(self, name: str, filename: str = "features.parquet") -> str:
         """The output URI of run ``name`` in the target's bucket."""

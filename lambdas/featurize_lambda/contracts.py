@@ -18,6 +18,8 @@ document                      written by                                     rea
 :class:`FailureList`          Reduce (``runs/<run>/failures.json``, and      the client (``RunFailed.failures``)
                               next to a partial output)
 :class:`RunSummary`           Reduce (the execution's output)                the client
+:class:`DatasetManifest`      Reduce (``<output>/_manifest.json`` of a       the client, the dataset's readers
+                              dataset output)
 ============================  =============================================  =====================================
 """
 
@@ -170,7 +172,8 @@ class FailureList:
 class RunSummary(_Document):
     """Reduce's output, the execution's output: the output URI and the counts.
 
-    ``failures`` (the failure list next to a partial output) and ``failed_ids`` only for a partial output.
+    ``failures`` (the failure list next to a partial output) and ``failed_ids`` only for a partial output;
+    ``parts`` only for a dataset output.
     """
 
     run: str
@@ -183,10 +186,62 @@ class RunSummary(_Document):
     notes: list[str] = field(default_factory=list)
     failures: str | None = None
     failed_ids: int | None = None
+    parts: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON document (no ``failures``/``failed_ids`` keys for a complete output)."""
+        """The JSON document (no ``failures``/``failed_ids`` keys for a complete output, no ``parts`` for a file)."""
         document = asdict(self)
         if self.failures is None:
             del document["failures"], document["failed_ids"]
+        if self.parts is None:
+            del document["parts"]
         return document
+
+
+#: The sort order a dataset manifest states (and the README): within a part, and across parts.
+DATASET_SORT_ORDER = (
+    "ids ascending within each part; across parts ids interleave (each part is one hash-routed chunk): "
+    "sort after reading for tsfresh's global id order"
+)
+
+
+@dataclass(frozen=True)
+class DatasetPart(_Document):
+    """One part of a dataset output: its file name (in the prefix), chunk, ids (its rows), input rows, id range."""
+
+    file: str
+    chunk: int
+    ids: int
+    rows: int
+    min_id: Any = None
+    max_id: Any = None
+
+
+@dataclass(frozen=True)
+class DatasetManifest:
+    """A dataset output's ``_manifest.json``: its parts, counts, columns and sort order.
+
+    ``columns`` is every part's schema, in order (the id column first); ``failures`` the failure list's
+    name in the prefix when failed chunks were tolerated, else None.
+    """
+
+    run: str
+    output: str
+    ids: int
+    rows: int
+    column_id: str
+    columns: list[str]
+    parts: list[DatasetPart]
+    sort_order: str = DATASET_SORT_ORDER
+    failures: str | None = None
+    format: str = "parquet"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document."""
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"parts": [p.to_json() for p in self.parts]}
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> DatasetManifest:
+        """Read back :meth:`to_json`."""
+        values = {f.name: document[f.name] for f in fields(cls) if f.name != "parts" and f.name in document}
+        return cls(**values, parts=[DatasetPart.from_json(p) for p in document.get("parts", [])])

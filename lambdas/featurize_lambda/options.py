@@ -166,7 +166,9 @@ class RunOptions:
 
     input: str = option(None, OptionSpec("Local file or folder, or s3:// URI of an object or prefix.", _input,
                                           Flag.NONE))  # fmt: skip
-    output: str | None = option(None, OptionSpec("s3:// URI of the output (.parquet or .csv).", _output, Flag.NONE))
+    output: str | None = option(
+        None, OptionSpec("s3:// URI of the output (.parquet, .csv, or ending in / a dataset).", _output, Flag.NONE)
+    )
     column_id: str = option("id", OptionSpec("Id column \\[default: id].", _column_id))
     column_sort: str | None = option(
         "time", OptionSpec("Time column \\[default: time; if absent, row order is time order].", _optional_str)
@@ -240,6 +242,7 @@ class RunOptions:
         values = {f.name: spec(f).check(raw.get(f.name, f.default), f.name) for f in option_fields()}
         if values["output"] is not None and values["output"] == values["input"]:
             raise InputError("output must differ from input: featurize never overwrites its input")
+        check_impute_output(values["output"], values["impute"])
         return cls(**values, column_sort_explicit="column_sort" in raw, column_value_explicit="column_value" in raw)
 
     def to_json(self) -> dict[str, Any]:
@@ -256,6 +259,22 @@ class RunOptions:
             parsed,
             column_sort_explicit=bool(document.get("column_sort_explicit")),
             column_value_explicit=bool(document.get("column_value_explicit")),
+        )
+
+
+def check_impute_output(output: str | None, impute: bool) -> None:
+    """Refuse ``impute`` with a dataset output (an output ending in ``/``) before a run starts.
+
+    Raises
+    ------
+    InputError
+        Naming the option: imputing needs whole columns (their max, min and median over every id),
+        which a dataset's parts, written one at a time, never hold.
+    """
+    if impute and output is not None and output.endswith("/"):
+        raise InputError(
+            f"impute cannot be used with a dataset output ({output}): it needs whole columns, and a "
+            "dataset is written part by part; write a single .parquet/.csv output, or impute when reading the dataset"
         )
 
 

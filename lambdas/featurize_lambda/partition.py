@@ -16,11 +16,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .config import Environment
 from .contracts import ManifestItem, PartitionSummary, RunDocument
-from .core.outputs import check_output
+from .core.outputs import check_dataset_empty, check_output, is_dataset
 from .core.partition import Columns, Limits, Partitioned, partition_source
 from .core.source import InputSource
 from .errors import InputError
-from .keys import RunKeys, s3_uri
+from .keys import RunKeys, parse_s3_uri, s3_uri
 from .names import SERVICE_NAME
 from .options import RunOptions
 from .storage import S3Storage
@@ -141,6 +141,9 @@ def partition(
     storage = S3Storage(s3)
     source = storage.resolve_input(options.input)
     check_output(output, options.input, input_is_folder=source.files[0].path != options.input[len("s3://") :])
+    if is_dataset(output):
+        out_bucket, out_prefix = parse_s3_uri(output, "output")
+        check_dataset_empty(output, [s3_uri(out_bucket, k) for k, _ in storage.list_objects(out_bucket, out_prefix, 1)])
     result, chunk_bytes = _split(storage, env.bucket, keys, options, source, limits, spill_dir)
 
     items = [ManifestItem(keys.name, c.index, c.rows, c.ids).to_json() for c in result.chunks]

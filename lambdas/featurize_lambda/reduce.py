@@ -1,4 +1,7 @@
-"""Reduce handler: judge the chunks, check the counts, write the output sorted by id (and any failure list).
+"""Reduce handler: judge the chunks, check the counts, write the output (and any failure list).
+
+A single-file output is merged sorted by id; a dataset output (ending in ``/``) gets one part per chunk,
+its manifest and ``_SUCCESS`` (:func:`_write_dataset`).
 
 The judging (which chunks failed, whether that is tolerated, whether the counts add up) is
 :mod:`featurize_lambda.core.verdict`; the merge is :mod:`featurize_lambda.core.merge`; this module reads
@@ -14,14 +17,25 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .config import Environment
-from .contracts import ChunkFailure, FailureList, FailureRecord, ManifestItem, PartitionSummary, RunDocument, RunSummary
-from .core.merge import merge_for
-from .core.outputs import failures_name, is_csv
+from .contracts import (
+    ChunkFailure,
+    DatasetManifest,
+    DatasetPart,
+    FailureList,
+    FailureRecord,
+    ManifestItem,
+    PartitionSummary,
+    RunDocument,
+    RunSummary,
+)
+from .core.merge import dataset_part, merge_for, union_columns
+from .core.outputs import MANIFEST_NAME, SUCCESS_NAME, check_dataset_empty, failures_name, is_csv, is_dataset, part_name
 from .core.verdict import check_result, check_totals, chunk_failure, failure_list, judge, partial_note
 from .errors import IntegrityError
 from .keys import RunKeys, parse_s3_uri, s3_uri
@@ -35,6 +49,9 @@ logger = Logger(service=SERVICE_NAME)
 
 #: Parallel S3 reads of chunk results (I/O bound; boto3 clients are thread-safe).
 READ_THREADS = 16
+
+#: Dataset parts rewritten at once: Reduce's memory is bounded by this many parts (GET, pad, PUT).
+PART_THREADS = 2
 
 
 def _failure(storage: S3Storage, bucket: str, keys: RunKeys, item: ManifestItem) -> ChunkFailure:
@@ -74,6 +91,86 @@ def _judge(
     return listing
 
 
+def _write_dataset(
+    storage: S3Storage, bucket: str, keys: RunKeys, partitioned: PartitionSummary, manifest: list[ManifestItem],
+    document: RunDocument, listing: FailureList, done: list[ManifestItem], sizes: dict[str, int],
+) -> RunSummary:  # fmt: skip
+    """Write a dataset output: one part per chunk result, then the manifest, the failure list, ``_SUCCESS`` last.
+
+    Only the results' footers are read to check the counts and to learn the run's columns (their union,
+    in the single-file output's order); then each result is read, padded to those columns and written as
+    its part, :data:`PART_THREADS` at a time: memory is bounded by a few parts, not by the output.
+    """
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        footers = list(pool.map(lambda item: storage.get_footer(bucket, keys.result(item.chunk),
+                                                                sizes[keys.result(item.chunk)]), done))  # fmt: skip
+    for item, (_, ids, metadata) in zip(done, footers, strict=True):
+        check_result(item, ids, metadata.get("rows"))
+    rows = sum(metadata.get("rows", item.rows) for item, (_, _, metadata) in zip(done, footers, strict=True))
+    ids = sum(count for _, count, _ in footers)
+    check_totals(partitioned, manifest, listing, ids, rows)
+
+    output, column_id = document.output, document.options.column_id
+    out_bucket, prefix = parse_s3_uri(output, "output")
+    # Checked again here (Partition refused a non-empty prefix): another run may have finished into it since.
+    if storage.exists(out_bucket, prefix + SUCCESS_NAME):
+        check_dataset_empty(output, [s3_uri(out_bucket, prefix + SUCCESS_NAME)])
+    columns = union_columns([schema for schema, _, _ in footers])
+    id_types = [schema.field("id").type for schema, _, _ in footers]
+    id_type = id_types[0] if id_types else pa.int64()
+
+    def write(item: ManifestItem, rows: int) -> DatasetPart:
+        table = dataset_part(storage.get_table(bucket, keys.result(item.chunk)), column_id, columns, id_type)
+        storage.put_table(out_bucket, prefix + part_name(item.chunk), table)
+        first, last = (table.column(0)[0].as_py(), table.column(0)[-1].as_py()) if table.num_rows else (None, None)
+        return DatasetPart(part_name(item.chunk), item.chunk, table.num_rows, rows, first, last)
+
+    part_rows = [metadata.get("rows", item.rows) for item, (_, _, metadata) in zip(done, footers, strict=True)]
+    with ThreadPoolExecutor(PART_THREADS) as pool:
+        parts = list(pool.map(write, done, part_rows))
+    notes, partial = list(partitioned.notes), None
+    if listing.failures:
+        partial = failures_name(output)
+        storage.put_json_uri(partial, listing.to_json())
+        notes.append(partial_note(listing, partial))
+    described = DatasetManifest(keys.name, output, ids, rows, column_id, [column_id, *columns], parts,
+                                failures=partial.rsplit("/", 1)[-1] if partial else None)  # fmt: skip
+    storage.put_json_uri(output + MANIFEST_NAME, described.to_json())
+    storage.put_empty(out_bucket, prefix + SUCCESS_NAME)  # last: its presence means the dataset is whole
+    return RunSummary(keys.name, output, ids, rows, len(columns), len(manifest), len(listing.failures), notes,
+                      partial, listing.failed_ids if partial else None, parts=len(parts))  # fmt: skip
+
+
+def _write_file(
+    storage: S3Storage, bucket: str, keys: RunKeys, partitioned: PartitionSummary, manifest: list[ManifestItem],
+    document: RunDocument, listing: FailureList, done: list[ManifestItem],
+) -> tuple[RunSummary, int]:  # fmt: skip
+    """Write a single-file output (merged block by block, sorted by id) and, when failures were tolerated, its list.
+
+    Returns the run summary and the output's size in bytes.
+    """
+    failures = listing.failures
+    results = _results(storage, bucket, keys, done)
+    try:
+        # Hash-routed chunks interleave ids: sorted, as tsfresh's output is sorted by id.
+        merged = merge_for([frame for frame, _ in results], document.options)
+    except ValueError as error:
+        raise IntegrityError(f"{error}; start the run again") from None
+    rows = sum(metadata.get("rows", item.rows) for item, (_, metadata) in zip(done, results, strict=True))
+    check_totals(partitioned, manifest, listing, merged.ids, rows)
+
+    output = document.output
+    size = storage.put_table_blocks(*parse_s3_uri(output, "output"), merged.schema, merged.blocks, csv=is_csv(output))
+    notes, partial = list(partitioned.notes), None
+    if failures:
+        partial = failures_name(output)
+        storage.put_json_uri(partial, listing.to_json())
+        notes.append(partial_note(listing, partial))
+    summary = RunSummary(keys.name, output, merged.ids, rows, len(merged.schema) - 1, len(manifest), len(failures),
+                         notes, partial, listing.failed_ids if partial else None)  # fmt: skip
+    return summary, size
+
+
 def reduce(event: dict[str, Any], env: Environment, s3: S3Client) -> dict[str, Any]:
     """Check every chunk's result against the partition's counts and write the output, sorted by id.
 
@@ -109,30 +206,18 @@ def reduce(event: dict[str, Any], env: Environment, s3: S3Client) -> dict[str, A
     keys, storage = RunKeys(partitioned.run), S3Storage(s3)
     manifest = [ManifestItem.from_json(item) for item in storage.get_json(env.bucket, keys.manifest)]
     document = RunDocument.from_json(storage.get_json(env.bucket, keys.config))
-    present = set(storage.list_keys(env.bucket, keys.results_prefix))
+    sizes = dict(storage.list_objects(env.bucket, keys.results_prefix))
+    present = set(sizes)
     listing = _judge(storage, env.bucket, keys, manifest, document, present)
-    failures = listing.failures
     done = [item for item in manifest if keys.result(item.chunk) in present]
-    results = _results(storage, env.bucket, keys, done)
-    try:
-        # Hash-routed chunks interleave ids: sorted, as tsfresh's output is sorted by id.
-        merged = merge_for([frame for frame, _ in results], document.options)
-    except ValueError as error:
-        raise IntegrityError(f"{error}; start the run again") from None
-    rows = sum(metadata.get("rows", item.rows) for item, (_, metadata) in zip(done, results, strict=True))
-    check_totals(partitioned, manifest, listing, merged.ids, rows)
-
-    output = document.output
-    size = storage.put_table_blocks(*parse_s3_uri(output, "output"), merged.schema, merged.blocks, csv=is_csv(output))
-    notes, partial = list(partitioned.notes), None
-    if failures:
-        partial = failures_name(output)
-        storage.put_json_uri(partial, listing.to_json())
-        notes.append(partial_note(listing, partial))
-    summary = RunSummary(keys.name, output, merged.ids, rows, len(merged.schema) - 1, len(manifest), len(failures),
-                         notes, partial, listing.failed_ids if partial else None).to_json()  # fmt: skip
-    logger.info("reduced", extra=summary | {"bytes": size, "seconds": round(time.perf_counter() - started, 3)})
-    return summary
+    written = (partitioned, manifest, document, listing, done)
+    if is_dataset(document.output):
+        summary, size = _write_dataset(storage, env.bucket, keys, *written, sizes), None
+    else:
+        summary, size = _write_file(storage, env.bucket, keys, *written)
+    seconds = round(time.perf_counter() - started, 3)
+    logger.info("reduced", extra=summary.to_json() | {"bytes": size, "seconds": seconds})
+    return summary.to_json()
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -41,6 +41,15 @@ METADATA_PREFIX = "featurize."
 _MISSING = ("404", "NoSuchKey", "NotFound")
 
 
+def _featurize_metadata(schema: pa.Schema) -> dict[str, Any]:
+    """The metadata :meth:`S3Storage.put_parquet` stored in a schema (its ``featurize.`` keys, decoded)."""
+    return {
+        name.decode()[len(METADATA_PREFIX) :]: json.loads(value)
+        for name, value in (schema.metadata or {}).items()
+        if name.decode(errors="replace").startswith(METADATA_PREFIX)
+    }
+
+
 def _error_code(error: Exception) -> str:
     return getattr(error, "response", {}).get("Error", {}).get("Code", "")
 
@@ -151,6 +160,18 @@ class S3Storage:
         """Read one Parquet object (only ``columns``, if given)."""
         return pq.read_table(pa.BufferReader(self.get_bytes(bucket, key)), columns=columns)
 
+    def get_footer(self, bucket: str, key: str, size: int) -> tuple[pa.Schema, int, dict[str, Any]]:
+        """One Parquet object's footer only (ranged GETs): its schema, its rows, :meth:`put_parquet`'s metadata."""
+        path = f"{bucket}/{key}"
+        with self.filesystem({path: size}).open_input_file(path) as handle:
+            meta = pq.ParquetFile(handle).metadata
+            schema = meta.schema.to_arrow_schema()
+        return schema, meta.num_rows, _featurize_metadata(schema)
+
+    def put_empty(self, bucket: str, key: str) -> None:
+        """Write an empty object (a success marker)."""
+        self.s3.put_object(Bucket=bucket, Key=key, Body=b"")
+
     def get_parquet(self, bucket: str, key: str) -> pd.DataFrame:
         """Read one Parquet object written by :meth:`put_parquet`."""
         return self.get_table(bucket, key).to_pandas()
@@ -158,12 +179,7 @@ class S3Storage:
     def get_parquet_with_metadata(self, bucket: str, key: str) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Read one Parquet object and the metadata :meth:`put_parquet` stored with it."""
         table = self.get_table(bucket, key)
-        metadata = {
-            name.decode()[len(METADATA_PREFIX) :]: json.loads(value)
-            for name, value in (table.schema.metadata or {}).items()
-            if name.decode(errors="replace").startswith(METADATA_PREFIX)
-        }
-        return table.to_pandas(), metadata
+        return table.to_pandas(), _featurize_metadata(table.schema)
 
     # -- the input -------------------------------------------------------------------------------
 

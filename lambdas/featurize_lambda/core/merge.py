@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     from ..options import RunOptions
@@ -130,3 +131,31 @@ def merge_sorted(frames: Sequence[pd.DataFrame], column_id: str, impute: bool = 
 def merge_for(frames: Sequence[pd.DataFrame], options: RunOptions) -> Merged:
     """The merged output a run's options ask for: sorted by id (:func:`merge_sorted`), imputed if asked."""
     return merge_sorted(frames, options.column_id, impute=options.impute)
+
+
+def union_columns(schemas: Sequence[pa.Schema], index: str = "id") -> list[str]:
+    """Every feature column of the chunks' results (their footers' schemas), in order of first appearance.
+
+    The order :func:`merge_sorted` gives a single-file output (``pd.concat``'s union), so both outputs of
+    a run have the same columns in the same order; ``index`` (the results' id column) is left out.
+    """
+    return list(dict.fromkeys(name for schema in schemas for name in schema.names if name != index))
+
+
+def dataset_part(result: pa.Table, column_id: str, columns: Sequence[str], id_type: pa.DataType,
+                 index: str = "id") -> pa.Table:  # fmt: skip
+    """One chunk's result as a dataset part: the id column (named ``column_id``) first, then ``columns``.
+
+    A column the chunk lacks is padded with nulls (float64, as NaN reads back), so every part has one
+    schema; rows are sorted by id (a chunk's ids are contiguous but may not be in order at a seam).
+    Only this one table is held: Reduce's memory is bounded by a part, not by the output.
+    """
+    order = pc.sort_indices(result.column(index))
+    n = result.num_rows
+    ids = result.column(index).cast(id_type).take(order)
+    arrays = [ids] + [
+        result.column(c).cast(pa.float64()).take(order) if c in result.column_names else pa.nulls(n, pa.float64())
+        for c in columns
+    ]
+    schema = pa.schema([pa.field(column_id, id_type)] + [pa.field(c, pa.float64()) for c in columns])
+    return pa.Table.from_arrays(arrays, schema=schema)
