@@ -101,3 +101,18 @@ def engine():
 
     with LocalEngine(workers=2) as running:
         yield running
+
+
+@pytest.fixture
+def s3():
+    """A moto S3 client (in process) with the stack bucket and a ``data`` bucket for inputs."""
+    import boto3
+    from moto import mock_aws
+
+    from .handler_s3 import BUCKET
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        client.create_bucket(Bucket="data")
+        yield client

@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-import boto3
 import numpy as np
 import pandas as pd
 import pytest
-from moto import mock_aws
 
 from featurize._worker import LocalContext
 from featurize_lambda import features as features_module
@@ -17,37 +15,11 @@ from featurize_lambda.config import Environment
 from featurize_lambda.core.partition import Limits
 from featurize_lambda.errors import ChunkFailed, InputError, IntegrityError
 from featurize_lambda.features import features
-from featurize_lambda.keys import RunKeys
 from featurize_lambda.partition import partition
 from featurize_lambda.reduce import reduce
 
 from ..conftest import assert_matches_oracle, make_long, tsfresh_minimal
-
-BUCKET = "stack-bucket"
-ENV = Environment(bucket=BUCKET)
-KEYS = RunKeys("run-1")
-
-
-@pytest.fixture
-def s3():
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        client.create_bucket(Bucket="data")
-        yield client
-
-
-def put_frame(s3, key: str, frame: pd.DataFrame) -> str:
-    if key.endswith(".parquet"):
-        body = frame.to_parquet(index=False)
-    else:
-        body = frame.to_csv(index=False).encode()
-        if key.endswith(".gz"):
-            import gzip
-
-            body = gzip.compress(body)
-    s3.put_object(Bucket="data", Key=key, Body=body)
-    return f"s3://data/{key}"
+from ..handler_s3 import BUCKET, ENV, KEYS, put_frame
 
 
 def read_parquet(s3, bucket: str, key: str) -> pd.DataFrame:

@@ -5,38 +5,22 @@ from __future__ import annotations
 import io
 import json
 
-import boto3
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
-from moto import mock_aws
 from typer.testing import CliRunner
 
 from featurize.cli import app
-from featurize_lambda.config import Environment
 from featurize_lambda.errors import InputError
 from featurize_lambda.features import features
-from featurize_lambda.keys import RunKeys
 from featurize_lambda.options import RunOptions
 from featurize_lambda.partition import partition
 from featurize_lambda.reduce import reduce
 
 from ..conftest import LONG_WITH_KINDS, assert_matches_oracle, make_long, tsfresh_minimal
-
-BUCKET = "stack-bucket"
-ENV = Environment(bucket=BUCKET)
-KEYS = RunKeys("run-1")
-
-
-@pytest.fixture
-def s3():
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        client.create_bucket(Bucket="data")
-        yield client
+from ..handler_s3 import BUCKET, ENV, KEYS
 
 
 def keys_under(s3, bucket: str, prefix: str) -> list[str]:
