@@ -17,7 +17,7 @@
 5. A state's failure is logged (``--verbose``) as one line with the handler's message, not as the
    whole event with the Lambda's stack trace and the state's repr (:func:`install_failure_log`).
 
-``tests/test_moto_patches.py`` fails if a moto upgrade moves or changes what is patched here.
+``tests/workflow/test_moto_patches.py`` fails if a moto upgrade moves or changes what is patched here.
 """
 
 from __future__ import annotations

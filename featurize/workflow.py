@@ -7,8 +7,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-#: The state machine definition (Amazon States Language, JSONPath), with ``${...}`` placeholders.
-ASL_PATH = Path(__file__).resolve().parent.parent / "statemachine" / "featurize.asl.json"
+#: The state machine definition (Amazon States Language, JSONPath), with ``${...}`` placeholders: the
+#: repository's ``statemachine/featurize.asl.json``, reached through ``featurize/statemachine`` (a symlink
+#: to ``../statemachine``, not a copy), which a built package carries as package data.
+ASL_PATH = (Path(__file__).resolve().parent / "statemachine" / "featurize.asl.json").resolve()
 
 #: Every placeholder the definition uses: the three function ARNs, the bucket name and the AWS partition
 #: of the service integrations' ARNs (``arn:${AwsPartition}:states:::s3:getObject``; ``aws``, ``aws-cn``,

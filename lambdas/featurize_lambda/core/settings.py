@@ -25,7 +25,7 @@ from ..errors import InputError
 from . import calculators  # noqa: F401  (registers every calculator)
 from .registry import CUSTOM, CUSTOM_PACKAGE, REGISTRY, Calculator, Params, per_series
 
-#: tsfresh 0.21.2's presets as plain data (``tests/test_core_features.py`` checks them against tsfresh).
+#: tsfresh 0.21.2's presets as plain data (``tests/unit/test_core_features.py`` checks them against tsfresh).
 PRESETS_PATH = Path(__file__).resolve().parent / "tsfresh_presets.json"
 PRESET_NAMES = ("minimal", "efficient", "comprehensive")
 
