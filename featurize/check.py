@@ -640,7 +640,7 @@ def run_check(
                 cause = f"{len(mismatches)} column(s) differ from the core's own result: {columns} ({first})"
                 report.failure = Failure(None, RESULT_MISMATCH, cause, diagnose(RESULT_MISMATCH, cause, None))
     stopped = described.get("stopDate") or datetime.now(described["startDate"].tzinfo)
-    definition = json.loads(target.sfn.describe_state_machine(stateMachineArn=target.state_machine_arn)["definition"])
+    definition = json.loads(target.sfn.describe_state_machine(stateMachineArn=target.machine_arn())["definition"])
     fallback = stack_log_groups(cfn, stack) if cfn is not None and stack is not None else {}
     groups = {step: log_group(lam, arn, fallback.get(step)) for step, arn in function_arns(definition).items()}
     report.cold = cold_starts(logs, groups, described["startDate"], stopped, log_wait, ran=report.steps)

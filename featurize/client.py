@@ -10,11 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from featurize_lambda.contracts import ChunkFailure, FailureList
 from featurize_lambda.core.outputs import SUCCESS_NAME
 from featurize_lambda.keys import INPUTS_PREFIX, RunKeys, parse_s3_uri, s3_uri
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+    from types_boto3_stepfunctions import SFNClient
+    from types_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef, ExecutionListItemTypeDef
 
 #: The longest wait between two polls of DescribeExecution while a run is watched.
 POLL_SECONDS = 0.25
@@ -73,13 +78,25 @@ class Target:
     (``featurize status ARN``).
     """
 
-    s3: Any
-    sfn: Any
+    s3: S3Client
+    sfn: SFNClient
     bucket: str | None
     state_machine_arn: str | None
     #: ``wait(execution_arn, seconds)``: return when the execution ends or after ``seconds``; an
     #: in-process engine signals the end (no polling delay), elsewhere None: a plain sleep.
     wait: Callable[[str, float], Any] | None = None
+
+    def run_bucket(self) -> str:
+        """The bucket runs upload to and write in (a target opened only to look at executions has none)."""
+        if self.bucket is None:
+            raise RuntimeError("this target has no bucket: it was opened to look at existing executions only")
+        return self.bucket
+
+    def machine_arn(self) -> str:
+        """The state machine runs start on (a target opened only to look at executions has none)."""
+        if self.state_machine_arn is None:
+            raise RuntimeError("this target has no state machine: it was opened to look at existing executions only")
+        return self.state_machine_arn
 
 
 @dataclass
@@ -154,8 +171,9 @@ class Runner:
         ``label``: how messages name the input (default: ``path`` as given), e.g. "the DataFrame".
         """
         key = f"{INPUTS_PREFIX}{name}/{path.name}"
-        self.target.s3.upload_file(str(path), self.target.bucket, key)
-        uri = f"s3://{self.target.bucket}/{key}"
+        bucket = self.target.run_bucket()
+        self.target.s3.upload_file(str(path), bucket, key)
+        uri = f"s3://{bucket}/{key}"
         self.uploads[uri] = str(path) if label is None else label
         return uri
 
@@ -184,10 +202,11 @@ class Runner:
         # with absolute paths.
         root = Path(os.path.abspath(folder))
         prefix = f"{INPUTS_PREFIX}{name}/{root.name}/"
+        bucket = self.target.run_bucket()
         for path in files:
             key = prefix + Path(os.path.abspath(path)).relative_to(root).as_posix()
-            self.target.s3.upload_file(str(path), self.target.bucket, key)
-        uri = f"s3://{self.target.bucket}/{prefix}"
+            self.target.s3.upload_file(str(path), bucket, key)
+        uri = f"s3://{bucket}/{prefix}"
         self.uploads[uri] = str(folder) if label is None else label
         return uri
 
@@ -224,7 +243,7 @@ class Runner:
     def start(self, execution_input: dict[str, Any], name: str) -> str:
         """Start an execution; returns its ARN."""
         response = self.target.sfn.start_execution(
-            stateMachineArn=self.target.state_machine_arn, name=name, input=json.dumps(execution_input)
+            stateMachineArn=self.target.machine_arn(), name=name, input=json.dumps(execution_input)
         )
         return response["executionArn"]
 
@@ -248,7 +267,9 @@ class Runner:
             if progress.chunks_total is None:  # no bucket to read the manifest from: AWS's total
                 progress.chunks_total = counts.get("total", 0)
                 progress.stage = "Features"
-            progress.chunks_done = sum(counts.get(k, 0) for k in ("succeeded", "failed", "timedOut", "aborted"))
+            # .get: the local engine may leave a count out; AWS always sends all of them.
+            done = counts.get("succeeded", 0) + counts.get("failed", 0)
+            progress.chunks_done = done + counts.get("timedOut", 0) + counts.get("aborted", 0)
             if progress.chunks_done >= progress.chunks_total:
                 progress.stage = "Reduce"
 
@@ -295,12 +316,12 @@ class Runner:
                 steps.append((exited["name"], (event["timestamp"] - entered[exited["name"]]).total_seconds()))
         return steps
 
-    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+    def list_runs(self, limit: int = 20) -> list[ExecutionListItemTypeDef]:
         """The most recent executions of the target's state machine (newest first)."""
-        response = self.target.sfn.list_executions(stateMachineArn=self.target.state_machine_arn, maxResults=limit)
+        response = self.target.sfn.list_executions(stateMachineArn=self.target.machine_arn(), maxResults=limit)
         return response.get("executions", [])
 
-    def progress(self, execution_arn: str) -> tuple[dict[str, Any], Progress]:
+    def progress(self, execution_arn: str) -> tuple[DescribeExecutionOutputTypeDef, Progress]:
         """One look at an execution: DescribeExecution and its chunk progress."""
         described = self.target.sfn.describe_execution(executionArn=execution_arn)
         progress = Progress()
