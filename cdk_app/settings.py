@@ -93,34 +93,29 @@ def _as_bool(key: str, value: Any) -> bool:
     raise _fail(key, f"expected true or false, got {value!r}")
 
 
-def _as_bucket_list(key: str, value: Any) -> tuple[str, ...]:
+def _as_list(key: str, value: Any, pattern: re.Pattern[str], what: str, bad_message: str) -> tuple[str, ...]:
+    """A list context value: a JSON list or ``a,b``; empty entries and repeats dropped, each entry matched."""
     if value is None or value == "":
         return ()
     if isinstance(value, str):
         text = value.strip()
         value = json.loads(text) if text.startswith("[") else [part.strip() for part in text.split(",")]
-    if not isinstance(value, list | tuple) or not all(isinstance(name, str) for name in value):
-        raise _fail(key, f"expected a list of bucket names, got {value!r}")
-    names = tuple(dict.fromkeys(name for name in value if name))
-    bad = [name for name in names if not _BUCKET_NAME.match(name)]
+    if not isinstance(value, list | tuple) or not all(isinstance(entry, str) for entry in value):
+        raise _fail(key, f"expected a list of {what}, got {value!r}")
+    entries = tuple(dict.fromkeys(entry for entry in value if entry))
+    bad = [entry for entry in entries if not pattern.match(entry)]
     if bad:
-        raise _fail(key, f"not valid S3 bucket names: {bad}")
-    return names
+        raise _fail(key, f"{bad_message}{bad}")
+    return entries
+
+
+def _as_bucket_list(key: str, value: Any) -> tuple[str, ...]:
+    return _as_list(key, value, _BUCKET_NAME, "bucket names", "not valid S3 bucket names: ")
 
 
 def _as_key_arn_list(key: str, value: Any) -> tuple[str, ...]:
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):
-        text = value.strip()
-        value = json.loads(text) if text.startswith("[") else [part.strip() for part in text.split(",")]
-    if not isinstance(value, list | tuple) or not all(isinstance(arn, str) for arn in value):
-        raise _fail(key, f"expected a list of KMS key ARNs, got {value!r}")
-    arns = tuple(dict.fromkeys(arn for arn in value if arn))
-    bad = [arn for arn in arns if not _KMS_KEY_ARN.match(arn)]
-    if bad:
-        raise _fail(key, f"expected KMS key ARNs arn:aws:kms:<region>:<account>:key/<key id> (not aliases), got {bad}")
-    return arns
+    expected = "expected KMS key ARNs arn:aws:kms:<region>:<account>:key/<key id> (not aliases), got "
+    return _as_list(key, value, _KMS_KEY_ARN, "KMS key ARNs", expected)
 
 
 def _choice(key: str, value: Any, choices: Mapping[str, Any] | tuple[str, ...]) -> str:
