@@ -94,6 +94,27 @@ def wait(sfn, arn: str, timeout: float = 240.0) -> dict:
     raise AssertionError(f"{arn} still RUNNING after {timeout} s")
 
 
+#: The events that close an execution's history.
+CLOSING_EVENTS = ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
+
+
+def ended_history(sfn, arn: str, timeout: float = 60.0) -> list[str]:
+    """The execution's history event types once its closing event is there (bounded), oldest first.
+
+    A difference from AWS: moto's DescribeExecution reports ABORTED as soon as StopExecution is taken,
+    while its interpreter thread writes ``ExecutionAborted`` when the running step returns; AWS
+    closes the history with the stop.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        events = [e["type"] for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]]
+        if events and events[-1] in CLOSING_EVENTS:
+            return events
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{arn}: history not closed after {timeout} s: {events}")
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def engine():
     """A local engine with two workers, shared by the tests of one module."""

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from featurize.cli import app
 from featurize.client import Runner
 
-from ..conftest import assert_matches_oracle, make_long, tsfresh_minimal, wait
+from ..conftest import assert_matches_oracle, ended_history, make_long, tsfresh_minimal, wait
 
 cli = CliRunner()
 
@@ -100,7 +100,7 @@ def test_ctrl_c_stops_the_execution(engine, tmp_path, monkeypatch, caplog):
     # moto applies StopExecution when the running step returns (AWS at once): wait for that.
     sfn = engine.client("stepfunctions")
     described = wait(sfn, started[0])
-    events = [e["type"] for e in sfn.get_execution_history(executionArn=started[0])["events"]]
+    events = ended_history(sfn, started[0])
     assert described["status"] == "ABORTED", (described, events)
     assert events[-1] == "ExecutionAborted" and not [e for e in events if e.endswith("Failed")], events
     assert not [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
