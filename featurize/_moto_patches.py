@@ -16,6 +16,9 @@
 
 5. A state's failure is logged (``--verbose``) as one line with the handler's message, not as the
    whole event with the Lambda's stack trace and the state's repr (:func:`install_failure_log`).
+6. A StopExecution wins, wherever it lands: an exception after the stop is the stop's, a stopped
+   program stays stopped, a stop before the environment or the first state is kept for then, and the
+   program's body always runs so its history closes with ``ExecutionAborted`` (:func:`_program_eval`).
 
 ``tests/workflow/test_moto_patches.py`` fails if a moto upgrade moves or changes what is patched here.
 """
@@ -32,8 +35,8 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.models import StateMachine
-from moto.stepfunctions.parser.api import ExecutionAbortedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (  # noqa: E501
     DistributedItemProcessorWorker,
@@ -45,9 +48,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iter
     DistributedIteratorWorker,
 )
 from moto.stepfunctions.parser.asl.eval.environment import Environment
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 #: ``dispatcher(function, event) -> (payload, errored)``; set by :func:`set_dispatcher`.
 Dispatcher = Callable[[LambdaFunction, Any], tuple[Any, bool]]
@@ -226,15 +229,25 @@ def _set_next_state_name(self: Environment, next_state_name: str) -> None:
         setattr(self, PENDING_STOP, None)
         stop_date, cause, error = pending
         ORIGINALS["set_stop"](self, stop_date=stop_date, cause=cause, error=error)
-    if not self.is_frame():
-        self.event_history_context.source_event_id = 0
-        self.event_manager.add_event(
-            context=self.event_history_context,
-            event_type=HistoryEventType.ExecutionAborted,
-            event_details=EventDetails(
-                executionAbortedEventDetails=ExecutionAbortedEventDetails(error=error, cause=cause)
-            ),
-        )
+    # The program's body (:func:`_program_eval`) then writes ExecutionAborted.
+
+
+def _program_eval(self: Program, env: Environment) -> None:
+    """Replacement of ``Program.eval``: the program's body always runs, so a stopped program closes its history.
+
+    moto makes the program running (its first ``next_state_name``), then evaluates it on a thread through
+    ``EvalComponent.eval``, which skips ``_eval_body`` unless the program is still running: a StopExecution
+    landing in between left ABORTED without ``ExecutionAborted`` in the history. ``_eval_body``'s loop does
+    nothing on a stopped program and its tail writes the closing event, once.
+    """
+    timeout = self.timeout_seconds.timeout_seconds if self.timeout_seconds else None
+    env.next_state_name = self.start_at.start_at_name
+    worker_thread = threading.Thread(target=self._eval_body, args=(env,), daemon=True)
+    TMP_THREADS.append(worker_thread)
+    worker_thread.start()
+    worker_thread.join(timeout=timeout)
+    if worker_thread.is_alive():
+        env.set_timed_out()
 
 
 def _get_evaluation_environment(self: ExecutionWorker) -> Environment:
@@ -275,6 +288,7 @@ def install() -> None:
     Environment.next_state_name = Environment.next_state_name.setter(_set_next_state_name)
     ExecutionWorker._get_evaluation_environment = _get_evaluation_environment
     ExecutionWorker.stop = _worker_stop
+    Program.eval = _program_eval
     _installed = True
 
 

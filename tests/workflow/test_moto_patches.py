@@ -308,6 +308,28 @@ def test_a_stop_before_the_program_enters_its_first_state_aborts(engine, monkeyp
     assert assert_aborted_cleanly(sfn, arn) == ["ExecutionStarted", "ExecutionAborted"]
 
 
+def test_a_stop_between_the_programs_start_and_its_body_closes_the_history(engine, monkeypatch):
+    """StopExecution after the program is running, before its body runs: moto skipped the body (and with
+    it ``ExecutionAborted``), leaving ABORTED with a history that never closes."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    sfn = engine.client("stepfunctions")
+    machine = lambda_machine(engine, "stop-before-body")
+    original = Environment.is_running
+    stopped: list[str] = []
+
+    def stop_then_check(self):
+        if not stopped and self.program_state() is not None and not self.is_frame():
+            stopped.append(self.states.context_object.context_object_data["Execution"]["Id"])
+            engine.client("stepfunctions").stop_execution(executionArn=stopped[0])
+        return original(self)
+
+    monkeypatch.setattr(Environment, "is_running", stop_then_check)
+    arn = sfn.start_execution(stateMachineArn=machine, input='{"fail": false}')["executionArn"]
+    assert assert_aborted_cleanly(sfn, arn) == ["ExecutionStarted", "ExecutionAborted"]
+    assert stopped == [arn]
+
+
 def test_task_failures_without_a_stop_still_fail(engine, monkeypatch):
     """The stop patches change nothing for an execution that is not stopped: Retry, then Catch."""
     monkeypatch.setattr(_moto_patches, "_retry_wait_scale", 0.0)
