@@ -22,19 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-
-def make_data(n_ids: int, n_points: int, seed: int = 0) -> pd.DataFrame:
-    """``id, time, value`` long data: ``n_ids`` series of ``n_points`` normal values."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "id": np.repeat(np.arange(n_ids), n_points),
-            "time": np.tile(np.arange(n_points), n_ids),
-            "value": rng.normal(size=n_ids * n_points),
-        }
-    )
+# The benchmark inputs of bench_minimal (this folder is on the path of a script run from it).
+from bench_minimal import make_data
 
 
 def featurize(*args: str) -> tuple[str, float]:
